@@ -1,0 +1,1 @@
+"""maas: rural ridesharing matching service."""

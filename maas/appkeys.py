@@ -1,0 +1,16 @@
+"""Typed application state: every long-lived resource the app holds, by key."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import asyncpg
+from aiohttp import web
+
+from maas.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+ROAD_NETWORK = web.AppKey("road_network", object)
+ROAD_NETWORK_ERROR = web.AppKey("road_network_error", str)
+WORKERS = web.AppKey("workers", ProcessPoolExecutor)

@@ -1,0 +1,1 @@
+"""The HTTP edge: middlewares, problem documents and request handlers."""

@@ -1,0 +1,23 @@
+"""Log lines are JSON objects carrying the request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from maas.logs import JsonFormatter, request_id_var
+
+
+def test_json_line_has_request_id_and_extra_fields() -> None:
+    record = logging.LogRecord("maas.test", logging.INFO, __file__, 1, "hello %s", ("x",), None)
+    record.status = 201
+    token = request_id_var.set("abc123")
+    try:
+        line = JsonFormatter().format(record)
+    finally:
+        request_id_var.reset(token)
+    entry = json.loads(line)
+    assert entry["message"] == "hello x"
+    assert entry["request_id"] == "abc123"
+    assert entry["status"] == 201
+    assert entry["level"] == "info"
