@@ -1,0 +1,493 @@
+"""Matching riders to drivers with OR-Tools routing (pickup and delivery with time windows).
+
+Model
+-----
+* One vehicle per driver, starting at the driver's start and ending at its end.
+* Every rider who survives pruning contributes one node per pickup candidate
+  and one node per drop-off candidate.  The pickup nodes form one disjunction
+  (at most one active, penalty ``drop_penalty * priority``), the drop-off nodes
+  another (penalty 0), and the two disjunctions are linked with
+  ``AddPickupAndDeliverySets``: an active pickup alternative requires an active
+  drop-off alternative later on the same vehicle.  This needs ``P + Q`` nodes
+  per rider instead of ``2 * P * Q`` for one explicit pair per combination,
+  and the ride-time limit is still exact per combination through
+  ``SetPickupToDeliveryLimitFunctionForPair``.
+* Dimension ``time``: transit = travel + dwell of the origin node, slack
+  allowed (waiting), windows as cumul ranges, the driver's trip duration
+  limit as a span upper bound, the rider's ride limit as a pickup-to-delivery
+  limit.
+* Dimension ``seats``: unary demand vector (+passengers at pickup,
+  -passengers at drop-off), capacity = seats.
+* Needs/features, self-match and pruning are expressed with
+  ``SetAllowedVehiclesForIndex``; confirmed riders are only allowed on their
+  driver and carry ``confirmed_drop_penalty``.
+* Cost: ``arc_cost_weight * travel`` for every driver - empty routes count
+  their direct drive too, so the driving part of the objective equals total
+  added driving plus a constant - plus ``vehicle_fixed_cost`` per driver and
+  penalties for unserved riders.
+
+Determinism: the OR-Tools routing search is single-threaded and deterministic
+for identical inputs and parameters when it is stopped by ``solution_limit``;
+a search that is stopped by ``time_limit_s`` depends on machine speed.  The
+``seed`` permutes the order in which riders enter the model, which changes
+tie-breaking (useful for restarts); ``seed=0`` keeps the input order.
+
+The schedule reported in the :class:`~matching.result.Result` is recomputed
+from the stop order with an exact timing routine (latest departure, then
+earliest arrivals), so it satisfies every constraint by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
+
+from matching._schedule import SeqStop, route_times
+from matching.model import Candidate, Problem, Rider
+from matching.params import SolveParams
+from matching.prune import DriverArrays, driver_stages, prune, stage_reason
+from matching.result import (
+    Assignment,
+    Result,
+    Route,
+    SolveStatus,
+    Stop,
+    StopKind,
+    UnservedReason,
+)
+
+__all__ = ["build_result", "make_route", "solve"]
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeInfo:
+    rider: Rider
+    kind: StopKind
+    cand: Candidate
+
+
+def _empty_route(problem: Problem, v: int) -> Route:
+    d = problem.drivers[v]
+    times = route_times(problem, d, [])
+    start = d.earliest_departure_s if times is None else times[0]
+    direct = problem.direct_s(d)
+    end = start + direct if times is None else times[-1]
+    return Route(d.id, start, end, (), direct, 0)
+
+
+def build_result(
+    problem: Problem,
+    sequences: Sequence[Sequence[SeqStop]],
+    unserved: dict[str, UnservedReason],
+    *,
+    objective: int,
+    wall_time_s: float,
+    status: SolveStatus,
+) -> Result:
+    """Assemble a :class:`Result` from stop sequences, computing the schedules.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    sequences
+        Per driver (in ``problem.drivers`` order) the stops in visiting order.
+    unserved
+        Reasons for riders that are not in any sequence.
+    objective, wall_time_s, status
+        Copied into the result.
+
+    Returns
+    -------
+    Result
+        The result.  A sequence that cannot be scheduled (should not happen
+        for solver output) is timed greedily and will be flagged by
+        :func:`matching.check`.
+    """
+    routes: list[Route] = []
+    assignments: dict[str, Assignment] = {}
+    for v, seq in enumerate(sequences):
+        if not seq:
+            routes.append(_empty_route(problem, v))
+            continue
+        times = route_times(problem, problem.drivers[v], seq)
+        if times is None:
+            times = _greedy_times(problem, v, seq)
+        route, assigned = make_route(problem, v, seq, times)
+        routes.append(route)
+        assignments.update((a.rider_id, a) for a in assigned)
+    return Result(
+        routes=tuple(routes),
+        assignments=assignments,
+        unserved=dict(unserved),
+        objective=objective,
+        total_added_driving_s=sum(r.added_driving_s for r in routes),
+        wall_time_s=wall_time_s,
+        status=status,
+    )
+
+
+def make_route(
+    problem: Problem, v: int, seq: Sequence[SeqStop], times: Sequence[int]
+) -> tuple[Route, list[Assignment]]:
+    """Build the :class:`Route` of driver ``v`` from its stops and their times.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    v
+        Driver index.
+    seq
+        The stops in order.
+    times
+        ``[departure, arrivals..., arrival at end]`` (``len(seq) + 2`` items).
+
+    Returns
+    -------
+    tuple
+        The route and the assignments of the riders it serves.
+    """
+    d = problem.drivers[v]
+    m = problem.travel_time_s
+    stops: list[Stop] = []
+    assignments: list[Assignment] = []
+    driving = 0
+    prev = d.start
+    picks: dict[str, tuple[int, int]] = {}
+    for k, (rider, kind, cand) in enumerate(seq, start=1):
+        driving += int(m[prev, cand.location])
+        prev = cand.location
+        dwell = rider.board_s if kind is StopKind.PICKUP else rider.alight_s
+        stops.append(Stop(rider.id, kind, cand.location, times[k], times[k] + dwell))
+        if kind is StopKind.PICKUP:
+            picks[rider.id] = (cand.location, times[k])
+        elif rider.id in picks:
+            ploc, pt = picks[rider.id]
+            assignments.append(Assignment(rider.id, d.id, ploc, cand.location, pt, times[k]))
+    driving += int(m[prev, d.end])
+    route = Route(d.id, times[0], times[-1], tuple(stops), driving, driving - problem.direct_s(d))
+    return route, assignments
+
+
+def _greedy_times(problem: Problem, v: int, seq: Sequence[SeqStop]) -> list[int]:
+    d = problem.drivers[v]
+    m = problem.travel_time_s
+    t = d.earliest_departure_s
+    times = [t]
+    prev, service = d.start, 0
+    for rider, kind, cand in seq:
+        t += service + int(m[prev, cand.location])
+        if kind is StopKind.PICKUP:
+            t = max(t, rider.earliest_pickup_s + cand.walk_s)
+            service = rider.board_s
+        else:
+            if rider.earliest_dropoff_s is not None:
+                t = max(t, rider.earliest_dropoff_s)
+            service = rider.alight_s
+        times.append(t)
+        prev = cand.location
+    times.append(t + service + int(m[prev, d.end]))
+    return times
+
+
+def _search_parameters(params: SolveParams) -> routing_parameters_pb2.RoutingSearchParameters:
+    sp = pywrapcp.DefaultRoutingSearchParameters()
+    sp.first_solution_strategy = getattr(
+        routing_enums_pb2.FirstSolutionStrategy, params.first_solution_strategy
+    )
+    sp.local_search_metaheuristic = getattr(
+        routing_enums_pb2.LocalSearchMetaheuristic, params.local_search_metaheuristic
+    )
+    if params.guided_local_search_lambda is not None:
+        sp.guided_local_search_lambda_coefficient = params.guided_local_search_lambda
+    sp.time_limit.FromMilliseconds(max(1, int(params.time_limit_s * 1000)))
+    if params.solution_limit is not None:
+        sp.solution_limit = params.solution_limit
+    sp.log_search = params.log_search
+    return sp
+
+
+_STATUS = {
+    routing_enums_pb2.RoutingSearchStatus.ROUTING_SUCCESS: SolveStatus.FEASIBLE,
+    routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED: (
+        SolveStatus.FEASIBLE
+    ),
+    routing_enums_pb2.RoutingSearchStatus.ROUTING_OPTIMAL: SolveStatus.OPTIMAL,
+    routing_enums_pb2.RoutingSearchStatus.ROUTING_INVALID: SolveStatus.INVALID,
+}
+
+
+def _alone_feasible(problem: Problem, rider: Rider, drivers: Sequence[int]) -> bool:
+    for v in drivers:
+        d = problem.drivers[v]
+        for p in rider.pickups:
+            for q in rider.dropoffs:
+                seq = [(rider, StopKind.PICKUP, p), (rider, StopKind.DROPOFF, q)]
+                if route_times(problem, d, seq) is not None:
+                    return True
+    return False
+
+
+def solve(
+    problem: Problem,
+    params: SolveParams | None = None,
+    *,
+    seed: int = 0,
+    initial: Result | None = None,
+) -> Result:
+    """Match riders to drivers.
+
+    Parameters
+    ----------
+    problem
+        The instance.
+    params
+        Solver parameters (defaults: :class:`SolveParams` ``()``).
+    seed
+        Permutes the order in which riders enter the model (0 = input order).
+    initial
+        Optional previous result used as a warm start; stops of riders or
+        drivers that are not allowed any more are ignored.
+
+    Returns
+    -------
+    Result
+        Routes, assignments, unserved riders with reasons and statistics.
+    """
+    t0 = time.perf_counter()
+    params = params if params is not None else SolveParams()
+    pr = prune(problem, hard_only=not params.prune)
+    unserved: dict[str, UnservedReason] = dict(pr.reasons)
+    active = [i for i, allowed in enumerate(pr.allowed) if allowed]
+    if seed != 0:
+        rng = np.random.default_rng(seed)
+        active = [active[i] for i in rng.permutation(len(active))]
+    nv = len(problem.drivers)
+    if not active or nv == 0:
+        return build_result(
+            problem,
+            [[] for _ in range(nv)],
+            {**unserved, **{problem.riders[i].id: UnservedReason.NOT_CHOSEN for i in active}},
+            objective=0,
+            wall_time_s=time.perf_counter() - t0,
+            status=SolveStatus.TRIVIAL,
+        )
+
+    # ---- nodes -------------------------------------------------------------
+    loc: list[int] = [d.start for d in problem.drivers] + [d.end for d in problem.drivers]
+    service: list[int] = [0] * (2 * nv)
+    demand: list[int] = [0] * (2 * nv)
+    info: list[_NodeInfo | None] = [None] * (2 * nv)
+    rider_nodes: list[tuple[int, list[int], list[int]]] = []  # (rider idx, picks, drops)
+    for ri in active:
+        r = problem.riders[ri]
+        picks: list[int] = []
+        drops: list[int] = []
+        for c in r.pickups:
+            picks.append(len(loc))
+            loc.append(c.location)
+            service.append(r.board_s)
+            demand.append(r.passengers)
+            info.append(_NodeInfo(r, StopKind.PICKUP, c))
+        for c in r.dropoffs:
+            drops.append(len(loc))
+            loc.append(c.location)
+            service.append(r.alight_s)
+            demand.append(-r.passengers)
+            info.append(_NodeInfo(r, StopKind.DROPOFF, c))
+        rider_nodes.append((ri, picks, drops))
+    n = len(loc)
+    loc_a = np.asarray(loc, dtype=np.int64)
+    travel = problem.travel_time_s[np.ix_(loc_a, loc_a)]
+    starts = list(range(nv))
+    ends = list(range(nv, 2 * nv))
+
+    manager = pywrapcp.RoutingIndexManager(n, nv, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    # RegisterTransitMatrix / RegisterUnaryTransitVector are indexed by node.
+    idx_of = [manager.NodeToIndex(i) for i in range(n)]
+    cost_cb = routing.RegisterTransitMatrix((travel * params.arc_cost_weight).tolist())
+    service_a = np.asarray(service, dtype=np.int64)
+    time_cb = routing.RegisterTransitMatrix((travel + service_a[:, None]).tolist())
+    demand_cb = routing.RegisterUnaryTransitVector(demand)
+    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    if params.vehicle_fixed_cost:
+        routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
+    for v, d in enumerate(problem.drivers):
+        if problem.direct_s(d) > 0:
+            routing.SetVehicleUsedWhenEmpty(True, v)
+
+    routing.AddDimensionWithVehicleCapacity(
+        demand_cb, 0, [d.seats for d in problem.drivers], True, "seats"
+    )
+    horizon = max(d.latest_arrival_s for d in problem.drivers)
+    horizon = max(horizon, 0) + 1
+    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    tdim = routing.GetDimensionOrDie("time")
+    for v, d in enumerate(problem.drivers):
+        tdim.CumulVar(routing.Start(v)).SetRange(
+            max(0, d.earliest_departure_s), max(0, d.latest_departure_s)
+        )
+        tdim.CumulVar(routing.End(v)).SetRange(0, max(0, d.latest_arrival_s))
+        max_dur = problem.max_duration_s(d)
+        if max_dur is not None:
+            tdim.SetSpanUpperBoundForVehicle(max_dur, v)
+
+    keep_alive: list[Callable[[int, int], int]] = []
+    for pair_index, (ri, picks, drops) in enumerate(rider_nodes):
+        r = problem.riders[ri]
+        allowed = list(pr.allowed[ri])
+        locked = problem.locked_driver(r.id) is not None
+        penalty = params.confirmed_drop_penalty if locked else params.drop_penalty * r.priority
+        for node, c in zip(picks, r.pickups, strict=True):
+            lo, hi = r.pickup_window(c)
+            tdim.CumulVar(idx_of[node]).SetRange(
+                max(0, lo), horizon if hi is None else max(0, min(hi, horizon))
+            )
+        for node, c in zip(drops, r.dropoffs, strict=True):
+            lo2, hi2 = r.dropoff_window(c)
+            lo_v = 0 if lo2 is None else max(0, lo2)
+            hi_v = max(0, min(hi2, horizon))
+            tdim.CumulVar(idx_of[node]).SetRange(min(lo_v, hi_v), hi_v)
+            if lo_v > hi_v:  # empty window: never usable
+                routing.solver().Add(routing.ActiveVar(idx_of[node]) == 0)
+        if len(allowed) < nv:
+            # ``SetAllowedVehiclesForIndex`` is not usable from Python in OR-Tools
+            # 9.15 (its absl::Span argument has no SWIG typemap); restricting the
+            # vehicle variable is equivalent and is checked by the routing
+            # vehicle-var filter during local search.  -1 = unperformed.
+            for node in (*picks, *drops):
+                routing.VehicleVar(idx_of[node]).SetValues([-1, *allowed])
+        dp = routing.AddDisjunction([idx_of[x] for x in picks], penalty, 1)
+        dd = routing.AddDisjunction([idx_of[x] for x in drops], 0, 1)
+        if len(picks) == 1 and len(drops) == 1:
+            routing.AddPickupAndDelivery(idx_of[picks[0]], idx_of[drops[0]])
+        else:
+            routing.AddPickupAndDeliverySets(dp, dd)
+        if r.max_ride_s is not None:
+            limit = int(r.max_ride_s)
+
+            def _limit(_p: int, _d: int, _lim: int = limit) -> int:
+                return _lim
+
+            keep_alive.append(_limit)
+            tdim.SetPickupToDeliveryLimitFunctionForPair(_limit, pair_index)
+
+    for v in range(nv):
+        routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(v)))
+        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(v)))
+
+    sp = _search_parameters(params)
+    solution = None
+    if initial is not None:
+        routing.CloseModelWithParameters(sp)
+        init_routes = _initial_routes(problem, initial, rider_nodes, idx_of, pr.allowed)
+        assignment = routing.ReadAssignmentFromRoutes(init_routes, True)
+        if assignment is not None:
+            solution = routing.SolveFromAssignmentWithParameters(assignment, sp)
+        else:
+            solution = routing.SolveWithParameters(sp)
+    else:
+        solution = routing.SolveWithParameters(sp)
+    status_code = routing.status()
+
+    if solution is None:
+        st = (
+            SolveStatus.INVALID
+            if _STATUS.get(status_code) is SolveStatus.INVALID
+            else (SolveStatus.NO_SOLUTION)
+        )
+        for ri, _p, _d in rider_nodes:
+            unserved[problem.riders[ri].id] = UnservedReason.NOT_CHOSEN
+        return build_result(
+            problem,
+            [[] for _ in range(nv)],
+            unserved,
+            objective=0,
+            wall_time_s=time.perf_counter() - t0,
+            status=st,
+        )
+
+    sequences: list[list[SeqStop]] = []
+    served: set[str] = set()
+    for v in range(nv):
+        seq: list[SeqStop] = []
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            ni = info[manager.IndexToNode(index)]
+            assert ni is not None
+            seq.append((ni.rider, ni.kind, ni.cand))
+            served.add(ni.rider.id)
+            index = solution.Value(routing.NextVar(index))
+        sequences.append(seq)
+    arrays: DriverArrays | None = None
+    for ri, _p, _d in rider_nodes:
+        r = problem.riders[ri]
+        if r.id in served:
+            continue
+        if _alone_feasible(problem, r, pr.allowed[ri]):
+            unserved[r.id] = UnservedReason.NOT_CHOSEN
+        else:
+            arrays = arrays if arrays is not None else DriverArrays.of(problem)
+            reason = stage_reason(driver_stages(problem, arrays, r)[list(pr.allowed[ri])])
+            unserved[r.id] = (
+                UnservedReason.DETOUR_TOO_LARGE if reason is UnservedReason.NOT_CHOSEN else reason
+            )
+    return build_result(
+        problem,
+        sequences,
+        unserved,
+        objective=int(solution.ObjectiveValue()),
+        wall_time_s=time.perf_counter() - t0,
+        status=_STATUS.get(status_code, SolveStatus.FEASIBLE),
+    )
+
+
+def _initial_routes(
+    problem: Problem,
+    initial: Result,
+    rider_nodes: list[tuple[int, list[int], list[int]]],
+    idx_of: list[int],
+    allowed: tuple[tuple[int, ...], ...],
+) -> list[list[int]]:
+    node_for: dict[tuple[str, StopKind, int], int] = {}
+    rider_pos: dict[str, int] = {}
+    for ri, picks, drops in rider_nodes:
+        r = problem.riders[ri]
+        rider_pos[r.id] = ri
+        for node, c in zip(picks, r.pickups, strict=True):
+            node_for[(r.id, StopKind.PICKUP, c.location)] = node
+        for node, c in zip(drops, r.dropoffs, strict=True):
+            node_for[(r.id, StopKind.DROPOFF, c.location)] = node
+    by_driver = {rt.driver_id: rt for rt in initial.routes}
+    used: set[str] = set()
+    out: list[list[int]] = []
+    for v, d in enumerate(problem.drivers):
+        rt = by_driver.get(d.id)
+        if rt is None:
+            out.append([])
+            continue
+        ok: set[str] = set()
+        for s in rt.stops:
+            key = (s.rider_id, s.kind, s.location)
+            if key in node_for and v in allowed[rider_pos[s.rider_id]] and s.rider_id not in used:
+                ok.add(s.rider_id) if s.kind is StopKind.PICKUP else None
+        kinds: dict[str, int] = {}
+        for s in rt.stops:
+            if s.rider_id in ok and (s.rider_id, s.kind, s.location) in node_for:
+                kinds[s.rider_id] = kinds.get(s.rider_id, 0) + 1
+        keep = {rid for rid, k in kinds.items() if k == 2}
+        out.append(
+            [
+                idx_of[node_for[(s.rider_id, s.kind, s.location)]]
+                for s in rt.stops
+                if s.rider_id in keep
+            ]
+        )
+        used |= keep
+    return out
