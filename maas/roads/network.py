@@ -156,6 +156,11 @@ class RoadNetwork:
     def edge_count(self) -> int:
         return len(self.arrays.edge_u)
 
+    def prepare(self) -> RoadNetwork:
+        """Build the snapping index and routing matrix now rather than on the first request."""
+        _ = self._tree, self._csr, self._service_area_xy
+        return self
+
     # ---- lazily built, per process -------------------------------------------------------
 
     @cached_property

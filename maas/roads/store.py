@@ -245,7 +245,7 @@ async def load_network(
     path = cache_dir / arr.cache_name(import_id)
     if (path / "meta.json").exists():
         try:
-            return RoadNetwork.open(path, snap_max_distance_m)
+            return RoadNetwork.open(path, snap_max_distance_m).prepare()
         except (OSError, ValueError, KeyError) as exc:
             log.warning("graph cache %s is unreadable (%s); rebuilding it", path, exc)
             arr.discard(path)
@@ -272,7 +272,7 @@ async def load_network(
         stage_network_cache, cache_dir, import_id, nodes, edges, meta, service_area
     )
     final = arr.publish_cache(staging, cache_dir, import_id)
-    return RoadNetwork.open(final, snap_max_distance_m)
+    return RoadNetwork.open(final, snap_max_distance_m).prepare()
 
 
 def _coords(geom: Any) -> np.ndarray:
