@@ -41,7 +41,14 @@ from maas.roads.store import RegionRecord, region_exists, save_region, stage_net
 from maas.roads.villages import Village, build_villages, service_area
 from maas.settings import Settings
 
-__all__ = ["BuiltRegion", "ImportSummary", "build_region", "import_osm", "region_exists"]
+__all__ = [
+    "BuiltRegion",
+    "ImportSummary",
+    "build_region",
+    "import_osm",
+    "region_exists",
+    "save_region",
+]
 
 REGION_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MIN_NODES: Final = 2
