@@ -17,12 +17,16 @@ service area becomes a village. Its polygon is, in order of preference:
    land closer to this place point than to any other — a neutral, reproducible proxy for "the
    village's catchment" when OSM has no boundary.
 
-To keep the villages from overlapping (a point should belong to one community), boundaries are
-clipped to the service area and the smaller ones are cut out of larger ones, and Voronoi cells are
-cut by all boundaries. A Voronoi cell that boundaries cover completely keeps its uncut cell and
-so overlaps them: in the demo region that is Gäufelden, the municipality formed by Nebringen,
-Öschelbronn and Tailfingen, whose place node lies inside Öschelbronn's boundary. Land of a
-boundary village's Voronoi cell outside its boundary stays unassigned (a gap, not a guess).
+To keep the villages from overlapping where possible (a point should belong to one community),
+boundaries are clipped to the service area and smaller ones are cut out of larger ones, and the
+Voronoi cells of places outside every boundary are cut by all boundaries. A place whose point lies
+inside another village's boundary (an isolated farm inside a suburb's boundary, or in the demo
+region Gäufelden, the municipality of Nebringen, Öschelbronn and Tailfingen, whose place node lies
+in Öschelbronn) gets the part of its Voronoi cell within that boundary plus the part outside
+every boundary: it is *nested* in, and overlaps, the larger village, and a caller looking for
+"the" community of a point should take the smallest polygon containing it. Slivers left by the
+cutting (parts under :data:`MIN_PART_M2` that do not hold the place point) are dropped. Land of
+a boundary village's Voronoi cell outside its boundary stays unassigned (a gap, not a guess).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from maas.roads.osm import Boundary, Place
 SERVICE_AREA_BUFFER_M: Final = 500.0
 CONCAVE_HULL_RATIO: Final = 0.05
 """shapely.concave_hull ratio: small enough to follow the network's outline, not its holes."""
+MIN_PART_M2: Final = 10_000.0
+"""Polygon parts smaller than one hectare that do not hold the place point are slivers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,16 @@ def as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
     for part in parts:
         polys.extend(part.geoms if isinstance(part, MultiPolygon) else [part])
     return MultiPolygon(polys)
+
+
+def _area(geom: BaseGeometry) -> float:
+    return float(geom.area)
+
+
+def _drop_slivers(geom: BaseGeometry, point: Point) -> BaseGeometry:
+    parts = list(shapely.get_parts(as_multipolygon(geom)))
+    kept = [p for p in parts if p.area >= MIN_PART_M2 or p.intersects(point)]
+    return shapely.MultiPolygon(kept) if kept else geom
 
 
 def service_area(node_lonlat: np.ndarray, extract: BaseGeometry | None) -> MultiPolygon:
@@ -135,8 +151,14 @@ def build_villages(
         if cell is None:  # the point lies on a cell edge: take the nearest cell
             cell = min(cell_list, key=lambda c: c.distance(pt))
         clipped = cell.intersection(area_xy)
+        host = min((final[k] for k in final if final[k].contains(pt)), key=_area, default=None)
         cut = clipped.difference(taken)
-        final[i] = cut if not cut.is_empty else clipped
+        if host is not None:
+            # Nested in the host village, plus its cell's land outside every boundary.
+            final[i] = clipped.intersection(host).union(cut)
+        else:
+            final[i] = cut if not cut.is_empty else clipped
+        final[i] = _drop_slivers(final[i], pt)
 
     villages = []
     for i, (place, _) in enumerate(selected):
