@@ -8,9 +8,10 @@ Given the order of the stops of one route, the arrival times must satisfy
 
 These are difference constraints; bound propagation to a fixpoint decides
 feasibility exactly and the propagated lower bounds form a feasible schedule.
-We first fix the departure ``T[0]`` as late as possible (which minimises the
-trip duration, because the earliest end time grows at most one-for-one with
-the departure) and then take the earliest time for every later stop.
+Departing as late as possible minimises the trip duration (the earliest end
+time grows at most one-for-one with the departure).  The returned schedule has
+that minimum duration and, among such schedules, the earliest departure and
+earliest times at every stop (no avoidable waiting, riders served early).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def schedule(
     gaps: Sequence[int],
     max_gaps: Sequence[tuple[int, int, int]] = (),
 ) -> list[int] | None:
-    """Return feasible times (latest start, then earliest) or ``None``.
+    """Return a minimum-duration schedule with earliest times, or ``None``.
 
     Parameters
     ----------
@@ -88,9 +89,14 @@ def schedule(
     hi_l = list(hi)
     if not _propagate(lo_l, hi_l, gaps, max_gaps):
         return None
-    lo_l[0] = hi_l[0]
-    if not _propagate(lo_l, hi_l, gaps, max_gaps):  # pragma: no cover - hi[0] is consistent
+    late_lo, late_hi = list(lo_l), list(hi_l)
+    late_lo[0] = late_hi[0]
+    if not _propagate(late_lo, late_hi, gaps, max_gaps):  # pragma: no cover - consistent
         return None
+    n = len(lo_l)
+    min_duration = late_lo[n - 1] - late_lo[0]
+    if not _propagate(lo_l, hi_l, gaps, [*max_gaps, (0, n - 1, min_duration)]):
+        return None  # pragma: no cover - the late schedule satisfies it
     return lo_l
 
 

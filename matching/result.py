@@ -169,8 +169,10 @@ class Result:
     unserved
         Unserved riders by rider id with the reason.
     objective
-        OR-Tools objective value (penalties + weighted driving + fixed costs;
-        0 for a trivial result).
+        Penalties of unserved riders (also those pruned before the solver) +
+        ``arc_cost_weight`` x driving of every driver whose start differs from
+        its end (empty routes included) + fixed costs.  Comparable between
+        runs on the same problem and parameters.
     total_added_driving_s
         Sum of :attr:`Route.added_driving_s` over all drivers.
     wall_time_s

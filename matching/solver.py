@@ -222,6 +222,28 @@ _STATUS = {
 }
 
 
+def _outside_cost(problem: Problem, params: SolveParams, pruned: Sequence[str]) -> int:
+    """Objective terms the solver model does not see: pruned riders' penalties.
+
+    Adding them makes objectives comparable between runs with and without
+    pruning; for a trivial result the empty routes' costs are added as well.
+    """
+    total = 0
+    for rid in pruned:
+        r = problem.riders[problem.rider_index(rid)]
+        locked = problem.locked_driver(rid) is not None
+        total += params.confirmed_drop_penalty if locked else params.drop_penalty * r.priority
+    return total
+
+
+def _empty_plan_cost(problem: Problem, params: SolveParams) -> int:
+    return sum(
+        params.arc_cost_weight * problem.direct_s(d) + params.vehicle_fixed_cost
+        for d in problem.drivers
+        if problem.direct_s(d) > 0
+    )
+
+
 def _alone_feasible(problem: Problem, rider: Rider, drivers: Sequence[int]) -> bool:
     for v in drivers:
         d = problem.drivers[v]
@@ -273,7 +295,10 @@ def solve(
             problem,
             [[] for _ in range(nv)],
             {**unserved, **{problem.riders[i].id: UnservedReason.NOT_CHOSEN for i in active}},
-            objective=0,
+            objective=_empty_plan_cost(problem, params)
+            + _outside_cost(
+                problem, params, [*pr.reasons, *(problem.riders[i].id for i in active)]
+            ),
             wall_time_s=time.perf_counter() - t0,
             status=SolveStatus.TRIVIAL,
         )
@@ -408,7 +433,8 @@ def solve(
             problem,
             [[] for _ in range(nv)],
             unserved,
-            objective=0,
+            objective=_empty_plan_cost(problem, params)
+            + _outside_cost(problem, params, list(unserved)),
             wall_time_s=time.perf_counter() - t0,
             status=st,
         )
@@ -442,7 +468,7 @@ def solve(
         problem,
         sequences,
         unserved,
-        objective=int(solution.ObjectiveValue()),
+        objective=int(solution.ObjectiveValue()) + _outside_cost(problem, params, list(pr.reasons)),
         wall_time_s=time.perf_counter() - t0,
         status=_STATUS.get(status_code, SolveStatus.FEASIBLE),
     )
