@@ -9,8 +9,10 @@ from aiohttp import web
 
 from maas import appkeys, db
 from maas.errors import MaasError
-from maas.http import health
+from maas.http import communities, health, matches, openapi, people, rides
+from maas.http.openapi import ApiRoute
 from maas.http.problems import request_context_middleware
+from maas.schemas import SchemaRegistry
 from maas.settings import Settings
 
 log = logging.getLogger("maas.app")
@@ -44,10 +46,287 @@ async def _road_network_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def api_routes() -> list[ApiRoute]:
+    """The documented API: each operation, who may call it and what it takes. The OpenAPI
+    document is built from this table (and the JSON Schemas), never written by hand."""
+    lst = ("limit", "cursor", "community_id", "status", "from", "to", "bbox")
+    page = ("limit", "cursor", "community_id", "bbox")
+    staff = "operators (of their communities) and admins"
+    ride_statuses = rides.RIDE_STATUSES
+    return [
+        ApiRoute(
+            "GET",
+            "/openapi.json",
+            openapi.openapi_json,
+            "This document",
+            "meta",
+            roles="everyone",
+            public=True,
+        ),
+        ApiRoute(
+            "GET",
+            "/docs",
+            openapi.docs_page,
+            "This document as a web page",
+            "meta",
+            roles="everyone",
+            public=True,
+        ),
+        # Communities and meeting points
+        ApiRoute(
+            "GET",
+            "/v1/communities",
+            communities.list_communities,
+            "List communities",
+            "communities",
+            query=(*page, "region"),
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/communities",
+            communities.create_community,
+            "Create a community",
+            "communities",
+            roles="admins",
+            body="community-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/communities/{id}",
+            communities.get_community,
+            "Get a community",
+            "communities",
+        ),
+        ApiRoute(
+            "PATCH",
+            "/v1/communities/{id}",
+            communities.patch_community,
+            "Change a community (name, area, settings)",
+            "communities",
+            roles=staff,
+            body="community-patch",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/meeting-points",
+            communities.list_meeting_points,
+            "List meeting points",
+            "meeting points",
+            query=(*page, "kind"),
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/meeting-points",
+            communities.create_meeting_point,
+            "Add a meeting point",
+            "meeting points",
+            roles=staff,
+            body="meeting-point-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/meeting-points/{id}",
+            communities.get_meeting_point,
+            "Get a meeting point",
+            "meeting points",
+        ),
+        ApiRoute(
+            "DELETE",
+            "/v1/meeting-points/{id}",
+            communities.delete_meeting_point,
+            "Remove a meeting point",
+            "meeting points",
+            roles=staff,
+            ok="204",
+        ),
+        # People, roles and tokens
+        ApiRoute("GET", "/v1/me", people.me, "The caller", "people"),
+        ApiRoute(
+            "GET", "/v1/me/export", people.export_me, "Export all of the caller's data", "people"
+        ),
+        ApiRoute(
+            "DELETE",
+            "/v1/me",
+            people.delete_me,
+            "Delete the caller's account (anonymises their data)",
+            "people",
+            ok="204",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/people",
+            people.list_people,
+            "List people",
+            "people",
+            roles=staff,
+            query=("limit", "cursor", "community_id"),
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/people",
+            people.create_person,
+            "Register a person",
+            "people",
+            roles=staff + "; only admins grant admin or operator rights",
+            body="person-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/people/{id}",
+            people.get_person,
+            "Get a person",
+            "people",
+            roles="the person, " + staff,
+        ),
+        ApiRoute(
+            "PATCH",
+            "/v1/people/{id}",
+            people.patch_person,
+            "Change a person",
+            "people",
+            roles="the person, " + staff,
+            body="person-patch",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/people/{id}/tokens",
+            people.list_tokens,
+            "List a person's tokens",
+            "tokens",
+            roles="the person, " + staff,
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/people/{id}/tokens",
+            people.create_token,
+            "Create a token (the secret is shown once)",
+            "tokens",
+            roles="the person, " + staff,
+            body="token-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "DELETE",
+            "/v1/tokens/{id}",
+            people.revoke_token,
+            "Revoke a token",
+            "tokens",
+            roles="the token's person, " + staff,
+            ok="204",
+        ),
+        # Rides
+        ApiRoute(
+            "GET",
+            "/v1/offers",
+            rides.list_offers,
+            "List ride offers",
+            "offers",
+            roles="drivers (own), " + staff,
+            query=lst,
+            statuses=ride_statuses,
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/offers",
+            rides.create_offer,
+            "Offer a ride",
+            "offers",
+            roles="drivers; " + staff + " for someone (person_id)",
+            body="offer-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/offers/{id}",
+            rides.get_offer,
+            "Get a ride offer",
+            "offers",
+            roles="its driver, " + staff,
+        ),
+        ApiRoute(
+            "PATCH",
+            "/v1/offers/{id}",
+            rides.patch_offer,
+            "Change a ride offer",
+            "offers",
+            roles="its driver, " + staff,
+            body="offer-patch",
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/offers/{id}/cancel",
+            rides.cancel_offer,
+            "Cancel a ride offer",
+            "offers",
+            roles="its driver, " + staff,
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/requests",
+            rides.list_requests,
+            "List ride requests",
+            "requests",
+            roles="riders (own), " + staff,
+            query=lst,
+            statuses=ride_statuses,
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/requests",
+            rides.create_request,
+            "Request a ride",
+            "requests",
+            roles="riders; " + staff + " for someone (person_id)",
+            body="request-create",
+            ok="201",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/requests/{id}",
+            rides.get_request,
+            "Get a ride request",
+            "requests",
+            roles="its rider, " + staff,
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/requests/{id}/cancel",
+            rides.cancel_request,
+            "Cancel a ride request",
+            "requests",
+            roles="its rider, " + staff,
+        ),
+        # Matches (read side)
+        ApiRoute(
+            "GET",
+            "/v1/matches",
+            matches.list_matches,
+            "List matches",
+            "matches",
+            roles="the driver and riders of each, " + staff,
+            query=lst,
+            statuses=matches.MATCH_STATUSES,
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/matches/{id}",
+            matches.get_match,
+            "Get a match",
+            "matches",
+            roles="its driver and riders, " + staff,
+        ),
+    ]
+
+
 def setup_routes(app: web.Application) -> None:
     """Every route of the service, in one place."""
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    for route in api_routes():
+        app.router.add_route(route.method, route.path, route.handler)
 
 
 def create_app(settings: Settings, *, load_roads: bool = True) -> web.Application:
@@ -57,6 +336,8 @@ def create_app(settings: Settings, *, load_roads: bool = True) -> web.Applicatio
         client_max_size=settings.max_body_bytes,
     )
     app[appkeys.SETTINGS] = settings
+    app[appkeys.SCHEMAS] = SchemaRegistry()
+    app[appkeys.OPENAPI] = openapi.build_document(api_routes(), app[appkeys.SCHEMAS])
     app.cleanup_ctx.append(_db_pool_ctx)
     if load_roads:
         app.cleanup_ctx.append(_road_network_ctx)

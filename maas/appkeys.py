@@ -7,6 +7,8 @@ from concurrent.futures import ProcessPoolExecutor
 import asyncpg
 from aiohttp import web
 
+from maas.domain.models import Principal
+from maas.schemas import SchemaRegistry
 from maas.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -14,3 +16,6 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 ROAD_NETWORK = web.AppKey("road_network", object)
 ROAD_NETWORK_ERROR = web.AppKey("road_network_error", str)
 WORKERS = web.AppKey("workers", ProcessPoolExecutor)
+SCHEMAS = web.AppKey("schemas", SchemaRegistry)
+OPENAPI = web.AppKey("openapi", dict)
+PRINCIPAL = web.RequestKey("principal", Principal)

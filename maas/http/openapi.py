@@ -1,0 +1,274 @@
+"""The OpenAPI 3.1 document, assembled from the route table and the JSON Schemas, and a
+self-contained HTML page that renders it (no scripts, nothing fetched from elsewhere).
+
+Nothing is copied by hand: request bodies are the files in ``schemas/``; paths, parameters and
+roles come from the route table in :func:`maas.app.api_routes`. ``schemas/openapi.json`` is the
+same document, checked in for clients (a test keeps it current; ``python -m maas openapi
+--write`` regenerates it).
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from maas import appkeys
+from maas.schemas import SchemaRegistry
+
+API_VERSION = "1.0.0"
+"""The API's own version (paths are under /v1/)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+LIST_PARAMETERS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+    "community_id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string"},
+    "from": {"type": "string", "format": "date-time", "description": "window start (RFC 3339)"},
+    "to": {"type": "string", "format": "date-time", "description": "window end (RFC 3339)"},
+    "bbox": {
+        "type": "string",
+        "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$",
+        "description": "minlon,minlat,maxlon,maxlat (WGS84)",
+    },
+    "region": {"type": "string"},
+    "kind": {"type": "string", "enum": ["mitfahrbank", "bus_stop", "parking", "other"]},
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; field and errors name the offending input.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "field": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+_ERROR_TEXT = {
+    "400": "Malformed request (e.g. the body is not JSON)",
+    "401": "No valid token",
+    "403": "The role does not allow this",
+    "404": "Not found or not visible to the caller",
+    "409": "Conflicts with the current state or a reused Idempotency-Key",
+    "413": "Body too large",
+    "415": "Body is not application/json",
+    "422": "Invalid input; the problem names the field",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    """One operation: where it is, who may call it, what it takes."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    roles: str = "any signed-in person"
+    body: str | None = None
+    query: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    ok: str = "200"
+    public: bool = False
+    idempotent_post: bool = field(default=False)
+
+
+def _schema_name(file_stem: str) -> str:
+    return "".join(part.capitalize() for part in file_stem.split("-"))
+
+
+def _rewrite_refs(node: Any, base: str) -> Any:
+    """Local ``#/$defs/x`` references, pointed at the schema's place in the document."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
+                out[key] = base + value[1:]
+            else:
+                out[key] = _rewrite_refs(value, base)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, base) for v in node]
+    return node
+
+
+def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of these routes."""
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    for stem, schema in sorted(registry.schemas.items()):
+        name = _schema_name(stem)
+        body = {k: v for k, v in copy.deepcopy(schema).items() if k != "$schema"}
+        schemas[name] = _rewrite_refs(body, f"#/components/schemas/{name}")
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "operationId": route.handler.__name__,
+            "summary": route.summary,
+            "description": f"Allowed for: {route.roles}.",
+            "tags": [route.tag],
+        }
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{(\w+)\}", route.path)
+        ]
+        for name in route.query:
+            schema = dict(LIST_PARAMETERS[name])
+            if name == "status" and route.statuses:
+                schema["enum"] = list(route.statuses)
+            params.append({"name": name, "in": "query", "required": False, "schema": schema})
+        if route.method == "POST" and not route.public:
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Retry-safe POST: the same key and body return the first "
+                    "answer; the same key with another body is a 409.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                }
+            )
+        if params:
+            operation["parameters"] = params
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{_schema_name(route.body)}"}
+                    }
+                },
+            }
+        ok_content = (
+            {}
+            if route.ok == "204"
+            else {"content": {"application/json": {"schema": {"type": "object"}}}}
+        )
+        responses: dict[str, Any] = {route.ok: {"description": "Success", **ok_content}}
+        if not route.public:
+            problem = {"$ref": "#/components/schemas/Problem"}
+            for status, text in _ERROR_TEXT.items():
+                if status in ("413", "415") and route.body is None:
+                    continue
+                responses[status] = {
+                    "description": text,
+                    "content": {"application/problem+json": {"schema": problem}},
+                }
+        operation["responses"] = responses
+        if route.public:
+            operation["security"] = []
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "maas — rural ridesharing API",
+            "version": API_VERSION,
+            "description": "Ride offers of volunteer drivers, ride requests of village riders, "
+            "communities, meeting points, people and matches. Times are RFC 3339; answers are "
+            "in UTC. Errors are RFC 9457 problem documents.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token"}
+            },
+        },
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """The checked-in form: stable key order, two-space indent, final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document."""
+    return web.json_response(request.app[appkeys.OPENAPI])
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    """A readable page of the OpenAPI document."""
+    return web.Response(text=render_html(request.app[appkeys.OPENAPI]), content_type="text/html")
+
+
+_STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#1b1b1b}h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccc}
+.op{border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.6rem 1rem}
+.m{font-weight:700;display:inline-block;min-width:4.5rem}.GET{color:#0a5}.POST{color:#06c}
+.PATCH{color:#a60}.DELETE{color:#c22}code,pre{background:#f5f5f5;border-radius:4px}
+pre{padding:.6rem;overflow:auto;font-size:13px}table{border-collapse:collapse}
+td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
+"""
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """The whole document as one HTML page; every value is escaped."""
+    e = html.escape
+    info = document["info"]
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{e(info['title'])}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{e(info['title'])} <small>{e(info['version'])}</small></h1>",
+        f"<p>{e(info['description'])}</p>",
+        "<p>Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>. "
+        'The machine-readable document is at <a href="/openapi.json">/openapi.json</a>.</p>',
+    ]
+    by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            by_tag.setdefault(op["tags"][0], []).append((method.upper(), path, op))
+    for tag, ops in by_tag.items():
+        parts.append(f"<h2>{e(tag)}</h2>")
+        for method, path, op in ops:
+            parts.append(f'<div class=op id="{e(op["operationId"])}">')
+            parts.append(f"<p><span class='m {method}'>{method}</span><code>{e(path)}</code></p>")
+            parts.append(f"<p>{e(op['summary'])} {e(op.get('description', ''))}</p>")
+            params = op.get("parameters", [])
+            if params:
+                parts.append("<table><tr><th>parameter</th><th>in</th><th>schema</th></tr>")
+                for p in params:
+                    schema = json.dumps(p["schema"], ensure_ascii=False)
+                    parts.append(
+                        f"<tr><td>{e(p['name'])}</td><td>{e(p['in'])}</td>"
+                        f"<td><code>{e(schema)}</code></td></tr>"
+                    )
+                parts.append("</table>")
+            body = op.get("requestBody")
+            if body:
+                ref = body["content"]["application/json"]["schema"]["$ref"]
+                name = ref.rsplit("/", 1)[-1]
+                schema = document["components"]["schemas"][name]
+                parts.append(f"<details><summary>Body: {e(name)}</summary><pre>")
+                parts.append(e(json.dumps(schema, indent=2, ensure_ascii=False)))
+                parts.append("</pre></details>")
+            statuses = ", ".join(
+                f"{code} {resp['description']}" for code, resp in op["responses"].items()
+            )
+            parts.append(f"<p><small>Responses: {e(statuses)}</small></p></div>")
+    parts.append("</body></html>")
+    return "".join(parts)

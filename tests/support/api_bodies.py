@@ -1,0 +1,37 @@
+"""Request bodies and small helpers for the API tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from support.api_world import EAST_POINT, EAST_POINT_2, WEST_POINT, WEST_POINT_2
+
+
+def at(hours: float) -> str:
+    """An RFC 3339 time this many hours from now."""
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
+
+
+def offer_body(*, east: bool = False, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "origin": dict(EAST_POINT if east else WEST_POINT),
+        "destination": dict(EAST_POINT_2 if east else WEST_POINT_2),
+        "depart_earliest": at(24),
+        "depart_latest": at(24.5),
+        "seats": 3,
+    }
+    body.update(overrides)
+    return body
+
+
+def request_body(*, east: bool = False, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "origin": dict(EAST_POINT if east else WEST_POINT),
+        "destination": dict(EAST_POINT_2 if east else WEST_POINT_2),
+        "depart_earliest": at(24),
+        "arrive_latest": at(26),
+        "passengers": 1,
+    }
+    body.update(overrides)
+    return body
