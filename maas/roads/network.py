@@ -16,10 +16,11 @@ field.
 **Travel-time matrix.** Exact shortest travel times between snapped points, equal to networkx's
 Dijkstra on the same graph with the snapped points inserted as nodes that split their edges. It
 is computed by ``scipy.sparse.csgraph.dijkstra`` on the routing CSR extended by one virtual node
-per origin (edges to ``v`` with ``(1 - f) * t``, and to ``u`` with ``f * t`` on a two-way road)
-and per destination (edges from ``u`` with ``g * t``, and from ``v`` on a two-way road), so
-each origin is one Dijkstra run. An origin and destination on the same road piece in driving
-order are also connected directly. ``limit_s`` stops each search at that many seconds;
+per origin (edges to ``v`` with ``(1 - f) * t``, and to ``u`` with ``f * t`` on a two-way road),
+so each origin is one Dijkstra run; a destination at fraction ``g`` is reached from ``u`` plus
+``g * t`` or, on a two-way road, from ``v`` plus ``(1 - g) * t`` (the minimum is taken in
+numpy). An origin and destination on the same road piece in driving order are also connected
+directly. ``limit_s`` stops each search at that many seconds;
 entries beyond it, and unreachable pairs, are ``inf`` (:data:`UNREACHABLE_INT` in the int32
 form).
 """
@@ -369,13 +370,23 @@ class RoadNetwork:
         result = np.full((m_o, m_d), np.inf)
         if m_o == 0 or m_d == 0:
             return result
-        graph, n = self._augmented(origins, destinations)
+        # Origins are virtual nodes (one Dijkstra run each); destinations are reached through
+        # their (at most two) entry nodes, combined below with numpy instead of adding more
+        # nodes to every search.
+        graph, n = self._augmented(origins, [])
         limit = np.inf if limit_s is None else float(limit_s)
-        dest_cols = np.arange(n + m_o, n + m_o + m_d)
+        entry_node = np.zeros((m_d, 2), dtype=np.int64)
+        entry_time = np.full((m_d, 2), np.inf)
+        for j, d in enumerate(destinations):
+            for b, (node, t, _) in enumerate(self._entries(d)):
+                entry_node[j, b] = node
+                entry_time[j, b] = t
         for start in range(0, m_o, _SOURCE_CHUNK):
             sources = np.arange(n + start, n + min(start + _SOURCE_CHUNK, m_o))
             dist = dijkstra(graph, directed=True, indices=sources, limit=limit)
-            result[start : start + len(sources)] = dist[:, dest_cols]
+            block = dist[:, entry_node[:, 0]] + entry_time[:, 0]
+            np.minimum(block, dist[:, entry_node[:, 1]] + entry_time[:, 1], out=block)
+            result[start : start + len(sources)] = block
         by_piece: dict[int, list[int]] = {}
         for j, d in enumerate(destinations):
             by_piece.setdefault(d.piece, []).append(j)
