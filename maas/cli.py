@@ -1,4 +1,5 @@
-"""The command line: ``serve``, ``db migrate``, ``import-osm``.
+"""The command line: ``serve``, ``db migrate``, ``import-osm``, ``create-admin``, ``import-gtfs``,
+``import-meeting-points``, ``communities sync``, ``openapi``.
 
 An expected failure prints one plain line (``maas: error: …``) and exits with status 1; only a
 bug shows a traceback.
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from maas.errors import ConfigError, MaasError
+from maas.errors import ConfigError, InputError, MaasError
 from maas.logs import configure_logging
 from maas.settings import Settings
 
@@ -42,6 +43,29 @@ def _parser() -> argparse.ArgumentParser:
         help="import the demo region unless the configured region is already imported",
     )
     ensure.add_argument("--file", type=Path, help="the extract (default: MAAS_DEMO_OSM)")
+
+    admin = sub.add_parser("create-admin", help="register an admin and print their token once")
+    admin.add_argument("--name", required=True, help="the admin's name")
+    admin.add_argument("--days", type=int, default=90, help="days until the token expires")
+
+    gtfs = sub.add_parser("import-gtfs", help="import GTFS stops as meeting points")
+    gtfs.add_argument("file", type=Path, help="a GTFS feed (.zip with stops.txt)")
+    gtfs.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+
+    mps = sub.add_parser(
+        "import-meeting-points",
+        help="import bus stops and ride-sharing benches from an .osm.pbf as meeting points",
+    )
+    mps.add_argument("file", type=Path, help="the OpenStreetMap extract (.osm.pbf)")
+    mps.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+
+    comm = sub.add_parser("communities", help="communities (tenants)")
+    comm_sub = comm.add_subparsers(dest="communities_command", required=True, metavar="ACTION")
+    sync = comm_sub.add_parser("sync", help="one community per imported village (repeatable)")
+    sync.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+
+    doc = sub.add_parser("openapi", help="print the OpenAPI document")
+    doc.add_argument("--write", action="store_true", help="write schemas/openapi.json instead")
     return parser
 
 
@@ -75,11 +99,15 @@ async def _import_osm(settings: Settings, path: Path, region: str, *, progress: 
 
 async def _ensure_region(settings: Settings, path: Path | None) -> None:
     from maas import db
+    from maas.community_sync import sync_communities
+    from maas.meeting_point_import import import_osm_meeting_points
     from maas.roads.importer import import_osm, region_exists
 
     async with db.connection(settings) as conn:
         if await region_exists(conn, settings.region):
             print(f"region '{settings.region}' is imported")
+            # Cheap and repeatable: a region imported before communities existed gets them.
+            print(await sync_communities(conn, settings.region))
             return
     source = path or settings.demo_osm_path
     if not source.exists():
@@ -88,6 +116,71 @@ async def _ensure_region(settings: Settings, path: Path | None) -> None:
             "'git checkout -- data/demo' or set MAAS_DEMO_OSM to an .osm.pbf file"
         )
     print(await import_osm(settings, source, settings.region, progress=True))
+    # A fresh region: its villages become communities, its stops and benches meeting points.
+    async with db.connection(settings) as conn:
+        print(await sync_communities(conn, settings.region))
+        print(await import_osm_meeting_points(conn, source, settings.region))
+
+
+async def _create_admin(settings: Settings, name: str, days: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from maas import db
+    from maas.store import people
+
+    if not name.strip() or len(name) > 200:
+        raise InputError("--name", "must be 1 to 200 characters")
+    if not 1 <= days <= 730:
+        raise InputError("--days", "must be 1 to 730")
+    async with db.connection(settings) as conn, conn.transaction():
+        person = await people.create_person(
+            conn, name=name.strip(), home_community_id=None, is_admin=True
+        )
+        _, secret = await people.create_token(
+            conn,
+            person.id,
+            label="create-admin",
+            expires_at=datetime.now(UTC) + timedelta(days=days),
+        )
+    print(f"admin {person.id} created; this token is shown only once:")
+    print(secret)
+
+
+async def _import_gtfs(settings: Settings, path: Path, region: str) -> None:
+    from maas import db
+    from maas.meeting_point_import import import_gtfs
+
+    async with db.connection(settings) as conn:
+        print(await import_gtfs(conn, path, region))
+
+
+async def _import_meeting_points(settings: Settings, path: Path, region: str) -> None:
+    from maas import db
+    from maas.meeting_point_import import import_osm_meeting_points
+
+    async with db.connection(settings) as conn:
+        print(await import_osm_meeting_points(conn, path, region))
+
+
+async def _sync_communities(settings: Settings, region: str) -> None:
+    from maas import db
+    from maas.community_sync import sync_communities
+
+    async with db.connection(settings) as conn:
+        print(await sync_communities(conn, region))
+
+
+def _openapi(write: bool) -> None:
+    from maas.app import api_routes
+    from maas.http.openapi import build_document, dumps
+    from maas.schemas import SCHEMA_DIR, SchemaRegistry
+
+    text = dumps(build_document(api_routes(), SchemaRegistry()))
+    if write:
+        (SCHEMA_DIR / "openapi.json").write_text(text)
+        print(f"wrote {SCHEMA_DIR / 'openapi.json'}")
+    else:
+        print(text, end="")
 
 
 def _serve(settings: Settings) -> None:
@@ -122,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "openapi":
+            # Needs no database and no settings.
+            _openapi(args.write)
+            return 0
         settings = Settings.from_env()
         configure_logging(settings.log_level)
         if args.command == "serve":
@@ -134,6 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_import_osm(settings, args.file, args.region, progress=not args.quiet))
         elif args.command == "ensure-region":
             asyncio.run(_ensure_region(settings, args.file))
+        elif args.command == "create-admin":
+            asyncio.run(_create_admin(settings, args.name, args.days))
+        elif args.command == "import-gtfs":
+            asyncio.run(_import_gtfs(settings, args.file, args.region))
+        elif args.command == "import-meeting-points":
+            asyncio.run(_import_meeting_points(settings, args.file, args.region))
+        elif args.command == "communities" and args.communities_command == "sync":
+            asyncio.run(_sync_communities(settings, args.region))
     except MaasError as error:
         print(f"maas: error: {error}", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ SELECT ST_ClosestPoint(geom, $2::geometry) AS snapped
 FROM road_edge
 WHERE region_id = $1
   AND geom && ST_Expand($2::geometry, $3 * 0.00002)
-  AND ST_DWithin(geom::geography, $2::geography, $3)
+  AND ST_DWithin(geom::geography, ($2::geometry)::geography, $3)
 ORDER BY geom <-> $2::geometry
 LIMIT 1
 """

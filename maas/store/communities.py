@@ -41,6 +41,13 @@ WHERE ST_Covers(area, $1::geometry) AND ($2::text IS NULL OR region = $2)
 ORDER BY ST_Area(area), id
 LIMIT 1
 """
+SQL_NEAREST_COMMUNITY = """
+SELECT id FROM community
+WHERE ($2::text IS NULL OR region = $2)
+  AND ST_DWithin(area::geography, ($1::geometry)::geography, $3)
+ORDER BY ST_Distance(area::geography, ($1::geometry)::geography), id
+LIMIT 1
+"""
 SQL_COMMUNITY_EXISTS = "SELECT EXISTS (SELECT 1 FROM community WHERE id = $1)"
 
 SQL_INSERT_MEETING_POINT = """
@@ -150,10 +157,17 @@ async def list_communities(
 
 
 async def community_at(
-    conn: asyncpg.Connection, point: Point, *, region: str | None = None
+    conn: asyncpg.Connection,
+    point: Point,
+    *,
+    region: str | None = None,
+    nearest_within_m: float = 0.0,
 ) -> uuid.UUID | None:
-    """The (smallest) community whose area covers the point."""
+    """The (smallest) community whose area covers the point; else, if ``nearest_within_m`` is
+    given, the nearest community within that distance (village polygons from OSM leave gaps)."""
     value: uuid.UUID | None = await conn.fetchval(SQL_COMMUNITY_AT, to_geom(point), region)
+    if value is None and nearest_within_m > 0:
+        value = await conn.fetchval(SQL_NEAREST_COMMUNITY, to_geom(point), region, nearest_within_m)
     return value
 
 
