@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import asyncpg
 import networkx as nx
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from maas import db
-from maas.errors import InputError
+from maas.errors import ConfigError, InputError
 from maas.roads import arrays as arr
 from maas.roads.graph import build_full_graph, largest_strongly_connected
 from maas.roads.osm import OsmFileError, read_osm
@@ -237,6 +238,10 @@ async def import_osm(
                     graph,
                     built.villages,
                 )
+        except asyncpg.UndefinedTableError as exc:
+            raise ConfigError(
+                "the database has no road tables yet; run: python -m maas db migrate"
+            ) from exc
         finally:
             await conn.close()
         steps.done()

@@ -297,4 +297,10 @@ def stage_network_cache(
         "node_count": len(arrays.node_id),
         "edge_count": len(arrays.edge_u),
     }
-    return arr.stage_cache(cache_dir, import_id, arrays, full_meta, service_area)
+    try:
+        return arr.stage_cache(cache_dir, import_id, arrays, full_meta, service_area)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the road graph cache under {cache_dir}: {exc.strerror or exc}; "
+            "check that MAAS_DATA_DIR is writable"
+        ) from exc
