@@ -112,6 +112,10 @@ async def test_import_load_and_reimport(fresh_database: FreshDatabase, tmp_path:
         assert rebuilt.path == again.cache_dir
         assert rebuilt.snap(8.8707, 48.5947) == network.snap(8.8707, 48.5947)
 
+        (again.cache_dir / "csr_time.npy").unlink()  # a damaged cache is rebuilt too
+        repaired = await load_network(conn, REGION, settings.cache_dir)
+        assert repaired.snap(8.8707, 48.5947) == network.snap(8.8707, 48.5947)
+
 
 async def test_failed_import_keeps_the_previous_one(
     fresh_database: FreshDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
