@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ortools.constraint_solver import routing_parameters_pb2
+
 __all__ = ["FIRST_SOLUTION_STRATEGIES", "LOCAL_SEARCH_METAHEURISTICS", "SolveParams"]
+
+_OPERATOR_NAMES = frozenset(
+    routing_parameters_pb2.RoutingSearchParameters.LocalSearchNeighborhoodOperators.DESCRIPTOR.fields_by_name
+)
 
 #: Accepted names for :attr:`SolveParams.first_solution_strategy` (OR-Tools enum names).
 FIRST_SOLUTION_STRATEGIES = frozenset(
@@ -71,6 +77,11 @@ class SolveParams:
         OR-Tools ``LocalSearchMetaheuristic`` name.
     guided_local_search_lambda
         Optional GLS lambda coefficient (``None`` = OR-Tools default).
+    disabled_operators
+        Names of OR-Tools local-search operators to switch off (fields of
+        ``RoutingSearchParameters.local_search_operators`` such as
+        ``"use_lin_kernighan"``).  Switching off operators that cannot help a
+        problem makes each search step cheaper.
     prune
         Restrict drivers per rider with the pruning stage (recommended).
     log_search
@@ -86,6 +97,7 @@ class SolveParams:
     first_solution_strategy: str = "PARALLEL_CHEAPEST_INSERTION"
     local_search_metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     guided_local_search_lambda: float | None = None
+    disabled_operators: frozenset[str] = frozenset()
     prune: bool = True
     log_search: bool = False
 
@@ -111,6 +123,9 @@ class SolveParams:
                 "local_search_metaheuristic: unknown metaheuristic "
                 f"{self.local_search_metaheuristic!r}"
             )
+        unknown = set(self.disabled_operators) - _OPERATOR_NAMES
+        if unknown:
+            raise ValueError(f"disabled_operators: unknown operators {sorted(unknown)}")
         if self.guided_local_search_lambda is not None and not (
             math.isfinite(self.guided_local_search_lambda) and self.guided_local_search_lambda > 0
         ):

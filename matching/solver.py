@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
+from ortools.util import optional_boolean_pb2
 
 from matching._schedule import SeqStop, route_times
 from matching.model import Candidate, Problem, Rider
@@ -209,6 +210,8 @@ def _search_parameters(params: SolveParams) -> routing_parameters_pb2.RoutingSea
     if params.solution_limit is not None:
         sp.solution_limit = params.solution_limit
     sp.log_search = params.log_search
+    for name in params.disabled_operators:
+        setattr(sp.local_search_operators, name, optional_boolean_pb2.BOOL_FALSE)
     return sp
 
 
