@@ -38,7 +38,13 @@ from maas.roads import arrays as arr
 from maas.roads.graph import build_full_graph, largest_strongly_connected
 from maas.roads.osm import OsmFileError, read_osm
 from maas.roads.simplify import simplify_graph
-from maas.roads.store import RegionRecord, region_exists, save_region, stage_network_cache
+from maas.roads.store import (
+    SQL_CURRENT_DATABASE,
+    RegionRecord,
+    region_exists,
+    save_region,
+    stage_network_cache,
+)
 from maas.roads.villages import Village, build_villages, service_area
 from maas.settings import Settings
 
@@ -208,23 +214,24 @@ async def import_osm(
     import_id = uuid.uuid4()
     cache_root = settings.cache_dir
 
-    steps.begin("writing the graph cache")
-    nodes: dict[int, tuple[float, float]] = {n: (d["x"], d["y"]) for n, d in graph.nodes(data=True)}
-    meta: dict[str, Any] = {"region": region, "import_id": str(import_id)}
-    staging = await asyncio.to_thread(
-        stage_network_cache,
-        cache_root,
-        import_id,
-        nodes,
-        arr.edge_records_from_graph(graph),
-        meta,
-        built.service_area,
-    )
-    steps.done()
+    conn = await db.connect(settings)
     try:
-        steps.begin("writing the region to the database")
-        conn = await db.connect(settings)
+        database = await conn.fetchval(SQL_CURRENT_DATABASE)
+        steps.begin("writing the graph cache")
+        nodes = {n: (d["x"], d["y"]) for n, d in graph.nodes(data=True)}
+        meta: dict[str, Any] = {"region": region, "import_id": str(import_id), "database": database}
+        staging = await asyncio.to_thread(
+            stage_network_cache,
+            cache_root,
+            import_id,
+            nodes,
+            arr.edge_records_from_graph(graph),
+            meta,
+            built.service_area,
+        )
+        steps.done()
         try:
+            steps.begin("writing the region to the database")
             async with conn.transaction():
                 await save_region(
                     conn,
@@ -238,18 +245,19 @@ async def import_osm(
                     graph,
                     built.villages,
                 )
+            steps.done()
         except asyncpg.UndefinedTableError as exc:
+            arr.discard(staging)
             raise ConfigError(
                 "the database has no road tables yet; run: python -m maas db migrate"
             ) from exc
-        finally:
-            await conn.close()
-        steps.done()
-    except BaseException:
-        arr.discard(staging)
-        raise
+        except BaseException:
+            arr.discard(staging)
+            raise
+    finally:
+        await conn.close()
     final = arr.publish_cache(staging, cache_root, import_id)
-    _prune_stale_caches(cache_root, region, keep=final)
+    _prune_stale_caches(cache_root, region, database, keep=final)
     return ImportSummary(
         region=region,
         import_id=import_id,
@@ -262,8 +270,11 @@ async def import_osm(
     )
 
 
-def _prune_stale_caches(cache_root: Path, region: str, keep: Path) -> None:
-    """Remove older caches of the same region: the database no longer points at them.
+def _prune_stale_caches(cache_root: Path, region: str, database: str, keep: Path) -> None:
+    """Remove older caches of the same region and database: nothing points at them any more.
+
+    Caches of the same region imported into another database (the test database beside the
+    development one, sharing a data directory) are left alone.
 
     A running service that still maps the old files keeps working (unlinked files stay readable
     while mapped); it picks up the new import on its next start.
@@ -275,5 +286,5 @@ def _prune_stale_caches(cache_root: Path, region: str, keep: Path) -> None:
             meta = json.loads((candidate / "meta.json").read_text())
         except (OSError, ValueError):
             continue
-        if meta.get("region") == region:
+        if meta.get("region") == region and meta.get("database") == database:
             arr.discard(candidate)

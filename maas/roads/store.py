@@ -86,6 +86,7 @@ WHERE v.region_id = $1
 SQL_SELECT_NODES: Final = """
 SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM road_node WHERE region_id = $1
 """
+SQL_CURRENT_DATABASE: Final = "SELECT current_database()"
 SQL_SELECT_SERVICE_AREA: Final = "SELECT service_area FROM region WHERE id = $1"
 SQL_SELECT_EDGES: Final = """
 SELECT u, v, key, length_m, travel_time_s, highway, geom FROM road_edge WHERE region_id = $1
@@ -267,7 +268,8 @@ async def load_network(
         for r in await conn.fetch(SQL_SELECT_EDGES, row["id"])
     ]
     service_area = await conn.fetchval(SQL_SELECT_SERVICE_AREA, row["id"])
-    meta = {"region": region, "import_id": str(import_id)}
+    database = await conn.fetchval(SQL_CURRENT_DATABASE)
+    meta = {"region": region, "import_id": str(import_id), "database": database}
     staging = await asyncio.to_thread(
         stage_network_cache, cache_dir, import_id, nodes, edges, meta, service_area
     )
