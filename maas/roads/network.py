@@ -38,6 +38,7 @@ from typing import Any, Final
 import numpy as np
 import scipy.sparse as sp
 import shapely
+from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry.base import BaseGeometry
 
@@ -159,7 +160,7 @@ class RoadNetwork:
 
     def prepare(self) -> RoadNetwork:
         """Build the snapping index and routing matrix now rather than on the first request."""
-        _ = self._tree, self._csr, self._service_area_xy
+        _ = self._tree, self._csr, self._service_area_xy, self._to_metric
         return self
 
     # ---- lazily built, per process -------------------------------------------------------
@@ -173,12 +174,17 @@ class RoadNetwork:
         return pieces
 
     @cached_property
+    def _to_metric(self) -> Transformer:
+        # Creating a pyproj Transformer costs milliseconds: once per process, not per snap.
+        return to_metric()
+
+    @cached_property
     def _tree(self) -> shapely.STRtree:
         return shapely.STRtree(self._pieces)
 
     @cached_property
     def _service_area_xy(self) -> BaseGeometry:
-        transformer = to_metric()
+        transformer = self._to_metric
         area = shapely.transform(
             self.service_area, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
         )
@@ -219,7 +225,7 @@ class RoadNetwork:
         for i, (lon, lat) in enumerate(lonlat):
             if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
                 raise InputError(names[i], f"({lon}, {lat}) is not a WGS84 longitude, latitude")
-        x, y = to_metric().transform(lonlat[:, 0], lonlat[:, 1])
+        x, y = self._to_metric.transform(lonlat[:, 0], lonlat[:, 1])
         query = shapely.points(x, y)
         inside = shapely.contains_xy(self._service_area_xy, x, y)
         for bad in np.flatnonzero(~inside):
