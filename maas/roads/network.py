@@ -160,7 +160,7 @@ class RoadNetwork:
 
     def prepare(self) -> RoadNetwork:
         """Build the snapping index and routing matrix now rather than on the first request."""
-        _ = self._tree, self._csr, self._service_area_xy, self._to_metric
+        _ = self._tree, self._csr, self._coo, self._service_area_xy, self._to_metric
         return self
 
     # ---- lazily built, per process -------------------------------------------------------
@@ -199,6 +199,12 @@ class RoadNetwork:
             (np.asarray(a.csr_time), np.asarray(a.csr_indices), np.asarray(a.csr_indptr)),
             shape=(n, n),
         )
+
+    @cached_property
+    def _coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The routing CSR as (row, col, time) arrays, the base of every augmented graph."""
+        coo = self._csr.tocoo()
+        return coo.row.astype(np.int64), coo.col.astype(np.int64), np.asarray(coo.data)
 
     # ---- snapping ------------------------------------------------------------------------
 
@@ -333,10 +339,10 @@ class RoadNetwork:
         a = self.arrays
         n = self.node_count
         m_o, m_d = len(origins), len(destinations)
-        base = self._csr.tocoo()
-        rows = [base.row.astype(np.int64)]
-        cols = [base.col.astype(np.int64)]
-        vals = [base.data]
+        base_rows, base_cols, base_vals = self._coo
+        rows = [base_rows]
+        cols = [base_cols]
+        vals = [base_vals]
         extra: dict[tuple[int, int], float] = {}
         for i, s in enumerate(origins):
             for node, t, _ in self._exits(s):
