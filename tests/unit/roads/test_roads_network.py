@@ -219,3 +219,17 @@ def test_arrays_rebuild_identically(demo_built: BuiltRegion, demo_cache: Path) -
     cached, _, _ = arr.read_cache(demo_cache)
     for name in arr.ARRAY_NAMES:
         np.testing.assert_array_equal(getattr(rebuilt, name), getattr(cached, name), err_msg=name)
+
+
+def test_staged_cache_is_published_once(demo_cache: Path, tmp_path: Path) -> None:
+    arrays, meta, area = arr.read_cache(demo_cache)
+    root = tmp_path / "cache"
+    first = arr.stage_cache(root, "abc", arrays, meta, area)
+    assert first.name.startswith(".roads-abc.tmp-")
+    final = arr.publish_cache(first, root, "abc")
+    assert final == root / "roads-abc"
+    # A second process rebuilding the same import concurrently loses the race harmlessly.
+    second = arr.stage_cache(root, "abc", arrays, meta, area)
+    assert arr.publish_cache(second, root, "abc") == final
+    assert sorted(p.name for p in root.iterdir()) == ["roads-abc"]
+    assert RoadNetwork.open(final).node_count == len(arrays.node_id)
