@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
 import urllib.error
 import urllib.request
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 from support.server import LiveServer, run_cli, start_server
 
+from maas import db
 from maas.settings import Settings
 
 
@@ -97,6 +100,44 @@ def test_missing_demo_file_is_one_clear_line(
     ]
 
 
-def test_sigterm_stops_cleanly(settings: Settings, migrated: None, tmp_path: Path) -> None:
+async def test_sigterm_lets_an_in_flight_request_finish(
+    settings: Settings, migrated: None, tmp_path: Path
+) -> None:
+    """A request that is being handled when SIGTERM comes is answered, not cut off.
+
+    The test holds a lock on the table the request reads, so the request is provably in flight
+    (waiting for the database) when the signal arrives.
+    """
+    admin = run_cli(settings, "create-admin", "--name", "Shutdown Test Admin")
+    assert admin.returncode == 0, admin.stderr
+    token = admin.stdout.strip().splitlines()[-1]
     server = start_server(settings, tmp_path / "server.log")
-    assert server.stop() == 0
+    request = urllib.request.Request(
+        server.base_url + "/v1/communities", headers={"Authorization": f"Bearer {token}"}
+    )
+    conn = await db.connect(settings)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("LOCK TABLE community IN ACCESS EXCLUSIVE MODE")
+        in_flight = asyncio.ensure_future(asyncio.to_thread(get_request, request))
+        await asyncio.sleep(1.0)
+        assert not in_flight.done()
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        assert server.process.poll() is None, "the service quit with a request in flight"
+        await tx.rollback()
+        status, body = await in_flight
+    finally:
+        await conn.close()
+    assert status == 200
+    assert "items" in body
+    assert server.wait() == 0
+    # Once it is gone, nothing listens there any more.
+    with pytest.raises(urllib.error.URLError):
+        await asyncio.to_thread(urllib.request.urlopen, server.base_url + "/healthz", timeout=2)
+
+
+def get_request(request: urllib.request.Request) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, json.load(response)

@@ -55,8 +55,13 @@ class LiveServer:
         return self.log_path.read_text()
 
     def stop(self) -> int:
+        """Send SIGTERM (unless it has exited) and wait for the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self) -> int:
+        """Wait for the process to exit by itself; its exit status."""
         try:
             return self.process.wait(timeout=60)
         finally:
