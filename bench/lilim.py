@@ -45,7 +45,17 @@ from pathlib import Path
 
 import numpy as np
 
-from matching import Problem, Result, SolveParams, check, lilim, solve
+from matching import (
+    Problem,
+    Result,
+    SolveParams,
+    Solver,
+    apply_insertion,
+    check,
+    insert_cheapest,
+    lilim,
+    remove_riders,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "lilim"
 SCALE = 1000
@@ -95,72 +105,123 @@ def _all_served(res: Result, problem: Problem) -> bool:
     return res.num_served == len(problem.riders)
 
 
-def _fewer_vehicles(
-    inst: lilim.LiLimInstance, best: Result, params: SolveParams, seed: int
-) -> tuple[Problem, Result] | None:
-    """Try to serve everyone with one route less, warm-started from the rest."""
-    used = [r for r in best.routes if r.stops]
-    k = len(used)
-    if k <= 1:
-        return None
-    drop = min(used, key=lambda r: (len(r.stops), r.driving_s))
-    keep = [r for r in used if r is not drop]
-    p = inst.problem
-    sub = Problem(p.travel_time_s, p.drivers[: k - 1], p.riders)
-    routes = tuple(dataclasses.replace(r, driver_id=sub.drivers[i].id) for i, r in enumerate(keep))
-    start = dataclasses.replace(best, routes=routes)
-    res = solve(sub, params, seed=seed, initial=start)
-    if _all_served(res, sub):
-        return sub, res
-    return None
+def _cost(res: Result) -> tuple[int, int]:
+    return (res.num_used_drivers, res.total_added_driving_s)
 
 
-def _better(a: Result, b: Result | None) -> bool:
-    if b is None:
-        return True
-    return (a.num_used_drivers, a.total_added_driving_s) < (
-        b.num_used_drivers,
-        b.total_added_driving_s,
+def _relatedness(p: Problem) -> np.ndarray:
+    """Shaw relatedness of requests: places and times (smaller = more related)."""
+    m = p.travel_time_s
+    pick = np.asarray([r.pickups[0].location for r in p.riders])
+    drop = np.asarray([r.dropoffs[0].location for r in p.riders])
+    ep = np.asarray([r.earliest_pickup_s for r in p.riders], dtype=np.float64)
+    ld = np.asarray([r.latest_dropoff_s for r in p.riders], dtype=np.float64)
+    rel = (
+        m[np.ix_(pick, pick)]
+        + m[np.ix_(drop, drop)]
+        + np.abs(ep[:, None] - ep[None, :])
+        + np.abs(ld[:, None] - ld[None, :])
     )
+    return np.asarray(rel, dtype=np.float64)
+
+
+def _repair(p: Problem, partial: Result, removed: list[str], fleet: set[str]) -> Result | None:
+    """Greedy cheapest insertion of the removed riders into the fleet's routes."""
+    cur = partial
+    for rid in removed:
+        view = dataclasses.replace(cur, routes=tuple(r for r in cur.routes if r.driver_id in fleet))
+        ins = insert_cheapest(p, view, p.riders[p.rider_index(rid)])
+        if ins is None:
+            return None
+        cur = apply_insertion(cur, ins)
+    return cur
+
+
+def _lns(
+    p: Problem, start: Result, deadline: float, rng: np.random.Generator
+) -> tuple[Result, int]:
+    """Ruin-and-recreate on a fixed fleet with route elimination moves.
+
+    Ruin: Shaw-related removal of 2..12 requests, or a whole short route
+    (which, when all its requests fit elsewhere, removes a vehicle).
+    Recreate: :func:`matching.insert_cheapest` in random or hardest-first
+    order.  Acceptance: record-to-record travel on driving time, vehicles
+    first.
+    """
+    rel = _relatedness(p)
+    index = {r.id: i for i, r in enumerate(p.riders)}
+    width = {r.id: (r.latest_pickup_s or 0) - r.earliest_pickup_s for r in p.riders}
+    best = cur = start
+    t_start = time.perf_counter()
+    span = max(1e-6, deadline - t_start)
+    iterations = 0
+    while time.perf_counter() < deadline:
+        iterations += 1
+        used = [r for r in cur.routes if r.stops]
+        fleet = {r.driver_id for r in used}
+        if len(used) > 1 and rng.random() < 0.15:
+            victim = min(used, key=lambda r: len(r.stops) + 4 * rng.random())
+            removed = sorted({s.rider_id for s in victim.stops})
+            fleet.discard(victim.driver_id)
+        else:
+            served = sorted(cur.assignments)
+            q = int(rng.integers(2, min(12, max(3, len(served) // 4)) + 1))
+            seed_rid = served[int(rng.integers(len(served)))]
+            row = rel[index[seed_rid]]
+            noise = 1.0 + 0.5 * rng.random(len(served))
+            order = np.argsort([row[index[x]] for x in served] * noise)
+            removed = [served[int(i)] for i in order[:q]]
+        try:
+            partial = remove_riders(p, cur, removed)
+        except ValueError:
+            continue
+        if rng.random() < 0.5:
+            removed = [removed[int(i)] for i in rng.permutation(len(removed))]
+        else:
+            removed = sorted(removed, key=lambda x: width[x])
+        cand = _repair(p, partial, removed, fleet)
+        if cand is None:
+            continue
+        progress = (time.perf_counter() - t_start) / span
+        threshold = 0.01 * (1.0 - progress) * best.total_added_driving_s
+        cv, cd = _cost(cand)
+        if cv < cur.num_used_drivers or (
+            cv == cur.num_used_drivers and cd <= cur.total_added_driving_s + threshold
+        ):
+            cur = cand
+            if _cost(cur) < _cost(best):
+                best = cur
+    return best, iterations
 
 
 def ours_worker(task: tuple[str, float, int]) -> tuple[int | None, float | None, float, str]:
     """One search process: returns (vehicles, distance, served %, note)."""
     text, budget, worker = task
     t0 = time.perf_counter()
-    deadline = t0 + budget
+    deadline = t0 + budget - 0.1
     inst = lilim.parse(text, scale=SCALE)
     p = inst.problem
-
-    def params(seconds: float) -> SolveParams:
-        return SolveParams(
-            time_limit_s=max(0.05, seconds),
-            vehicle_fixed_cost=FIXED_COST,
-            drop_penalty=10**9,
-            first_solution_strategy=STRATEGIES[worker % len(STRATEGIES)],
-            disabled_operators=DISABLED_OPERATORS,
-        )
-
-    def left() -> float:
-        return deadline - time.perf_counter() - 0.05
-
-    res = solve(p, params(0.45 * budget), seed=worker)
-    best_problem, best = p, res
-    if not _all_served(res, p):
-        served = 100.0 * res.num_served / len(p.riders)
+    params = SolveParams(
+        time_limit_s=budget,
+        vehicle_fixed_cost=FIXED_COST,
+        drop_penalty=10**9,
+        first_solution_strategy=STRATEGIES[worker % len(STRATEGIES)],
+        disabled_operators=DISABLED_OPERATORS,
+    )
+    solver = Solver(p, params, seed=worker)
+    best = solver.solve(time_limit_s=0.2 * budget)
+    if not _all_served(best, p):
+        served = 100.0 * best.num_served / len(p.riders)
         return None, None, served, "not all served"
-    # Route elimination.
-    while left() > 0.15 * budget:
-        found = _fewer_vehicles(inst, best, params(min(left(), 0.3 * budget)), worker)
-        if found is None:
-            break
-        best_problem, best = found
-    # Polish the best plan with what is left.
-    if left() > 0.05 * budget:
-        polished = solve(best_problem, params(left()), seed=worker, initial=best)
-        if _all_served(polished, best_problem) and _better(polished, best):
+    rng = np.random.default_rng(1000 + worker)
+    best, _iters = _lns(p, best, deadline - 0.2 * budget, rng)
+    # Polish with OR-Tools GLS from the best plan.
+    left = deadline - time.perf_counter()
+    if left > 0.05:
+        polished = solver.solve(best, time_limit_s=left)
+        if _all_served(polished, p) and _cost(polished) < _cost(best):
             best = polished
-    violations = check(best_problem, best)
+    violations = check(p, best)
     note = f"{len(violations)} violations" if violations else ""
     return best.num_used_drivers, lilim.distance(inst, best), 100.0, note
 

@@ -22,7 +22,7 @@ from matching.check import (
     check,
     check_route,
 )
-from matching.insertion import Insertion, insert_cheapest
+from matching.insertion import Insertion, apply_insertion, insert_cheapest, remove_riders
 from matching.model import (
     DEFAULT_MAX_DETOUR_PCT,
     DEFAULT_MAX_DETOUR_S,
@@ -43,7 +43,7 @@ from matching.result import (
     StopKind,
     UnservedReason,
 )
-from matching.solver import solve
+from matching.solver import Solver, solve
 
 __all__ = [
     "DEFAULT_MAX_DETOUR_PCT",
@@ -60,11 +60,13 @@ __all__ = [
     "Route",
     "SolveParams",
     "SolveStatus",
+    "Solver",
     "Stop",
     "StopKind",
     "UnservedReason",
     "Violation",
     "ViolationKind",
+    "apply_insertion",
     "assert_valid",
     "check",
     "check_route",
@@ -72,5 +74,6 @@ __all__ = [
     "insert_cheapest",
     "lilim",
     "prune",
+    "remove_riders",
     "solve",
 ]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from matching.model import Candidate, Driver, Problem, Rider
 from matching.result import StopKind
 
-__all__ = ["INF", "SeqStop", "route_times", "schedule"]
+__all__ = ["INF", "SeqStop", "route_bounds", "route_times", "schedule"]
 
 #: Stand-in for "unbounded" in integer time arithmetic.
 INF = 1 << 50
@@ -100,25 +100,9 @@ def schedule(
     return lo_l
 
 
-def route_times(problem: Problem, driver: Driver, seq: Sequence[SeqStop]) -> list[int] | None:
-    """Schedule a driver's route visiting ``seq`` in order.
-
-    Parameters
-    ----------
-    problem
-        The problem (for the matrix).
-    driver
-        The driver.
-    seq
-        The stops in order; every rider must appear with a pickup before its
-        drop-off.
-
-    Returns
-    -------
-    list of int or None
-        ``[departure, stop arrivals..., arrival at end]`` or ``None`` if no
-        schedule satisfies windows, ride-time and trip-duration limits.
-    """
+def _route_network(
+    problem: Problem, driver: Driver, seq: Sequence[SeqStop]
+) -> tuple[list[int], list[int], list[int], list[tuple[int, int, int]]]:
     m = problem.travel_time_s
     n = len(seq) + 2
     lo = [-INF] * n
@@ -151,4 +135,42 @@ def route_times(problem: Problem, driver: Driver, seq: Sequence[SeqStop]) -> lis
     max_dur = problem.max_duration_s(driver)
     if max_dur is not None:
         max_gaps.append((0, n - 1, max_dur))
+    return lo, hi, gaps, max_gaps
+
+
+def route_bounds(
+    problem: Problem, driver: Driver, seq: Sequence[SeqStop]
+) -> tuple[list[int], list[int]] | None:
+    """Earliest and latest feasible time of every position of a route.
+
+    Returns ``(lo, hi)`` over ``[departure, stops..., end]`` after exact
+    propagation (every value in ``[lo[k], hi[k]]`` is part of some feasible
+    schedule), or ``None`` if the route is infeasible.
+    """
+    lo, hi, gaps, max_gaps = _route_network(problem, driver, seq)
+    if not _propagate(lo, hi, gaps, max_gaps):
+        return None
+    return lo, hi
+
+
+def route_times(problem: Problem, driver: Driver, seq: Sequence[SeqStop]) -> list[int] | None:
+    """Schedule a driver's route visiting ``seq`` in order.
+
+    Parameters
+    ----------
+    problem
+        The problem (for the matrix).
+    driver
+        The driver.
+    seq
+        The stops in order; every rider must appear with a pickup before its
+        drop-off.
+
+    Returns
+    -------
+    list of int or None
+        ``[departure, stop arrivals..., arrival at end]`` or ``None`` if no
+        schedule satisfies windows, ride-time and trip-duration limits.
+    """
+    lo, hi, gaps, max_gaps = _route_network(problem, driver, seq)
     return schedule(lo, hi, gaps, max_gaps)

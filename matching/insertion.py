@@ -18,18 +18,21 @@ It is re-verified with :func:`matching.check.check_route`.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from matching._schedule import INF, SeqStop, route_times
+from matching._schedule import INF, SeqStop, route_bounds, route_times
 from matching.check import check_route
 from matching.model import Problem, Rider
 from matching.prune import STAGE_OK, DriverArrays, driver_stages
-from matching.result import Result, Route, StopKind
+from matching.result import Assignment, Result, Route, Stop, StopKind, UnservedReason
 from matching.solver import make_route
 
-__all__ = ["Insertion", "insert_cheapest"]
+__all__ = ["Insertion", "apply_insertion", "insert_cheapest", "remove_riders"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,13 @@ def insert_cheapest(
     dl = np.asarray([c.location for c in rider.dropoffs], dtype=np.int64)
     t_pd = m[np.ix_(pl, dl)]  # (P, Q)
 
-    options: list[tuple[int, int, int, int, int, int]] = []  # delta, v, i, j, p, q
+    ap = rider.earliest_pickup_s + np.asarray([c.walk_s for c in rider.pickups], dtype=np.int64)
+    bp = INF if rider.latest_pickup_s is None else rider.latest_pickup_s
+    ad = -INF if rider.earliest_dropoff_s is None else rider.earliest_dropoff_s
+    bd = rider.latest_dropoff_s - np.asarray([c.walk_s for c in rider.dropoffs], dtype=np.int64)
+    board, alight = rider.board_s, rider.alight_s
+
+    chunks: list[tuple[npt.NDArray[np.int64], ...]] = []  # delta, v, i, j, p, q
     seqs: dict[int, list[SeqStop]] = {}
     for v in np.flatnonzero(stages >= STAGE_OK):
         vi = int(v)
@@ -130,6 +139,9 @@ def insert_cheapest(
         if route is None:
             continue
         seq = _sequence(problem, route)
+        bounds = route_bounds(problem, d, seq)
+        if bounds is None:  # pragma: no cover - current routes are feasible
+            continue
         seqs[vi] = seq
         k = len(seq)
         locs = np.asarray([d.start, *(c.location for _, _, c in seq), d.end], dtype=np.int64)
@@ -148,22 +160,49 @@ def insert_cheapest(
         delta[idx, idx] = same
         # Seats on every leg the rider rides (legs i..j).
         load = np.zeros(k + 1, dtype=np.int64)
+        dwell_at = np.zeros(k + 2, dtype=np.int64)
         cur = 0
         for g, (r, kind, _c) in enumerate(seq, start=1):
-            cur += r.passengers if kind is StopKind.PICKUP else -r.passengers
+            if kind is StopKind.PICKUP:
+                cur += r.passengers
+                dwell_at[g] = r.board_s
+            else:
+                cur -= r.passengers
+                dwell_at[g] = r.alight_s
             load[g] = cur
         peak = np.full((k + 1, k + 1), INF, dtype=np.int64)
         for i in range(k + 1):
             peak[i, i:] = np.maximum.accumulate(load[i:])
         fits = (peak + rider.passengers <= d.seats) & (idx[:, None] <= idx[None, :])
+        # Time windows (necessary): earliest possible departure from the leg
+        # start plus travel must meet the rider's windows and the latest
+        # possible arrival at the leg end (exact bounds of the current route).
+        lo_dep = np.asarray(bounds[0][:-1], dtype=np.int64) + dwell_at[:-1]  # (k+1,)
+        hi_next = np.asarray(bounds[1][1:], dtype=np.int64)  # (k+1,)
+        a_p = np.maximum(lo_dep[:, None] + to_p, ap[None, :])  # (k+1, P)
+        ok_p = a_p <= bp
+        ok_p_next = ok_p & (a_p + board + p_to <= hi_next[:, None])
+        a_d = np.maximum(lo_dep[:, None] + to_d, ad)  # (k+1, Q)
+        ok_d = (a_d <= bd[None, :]) & (a_d + alight + d_to <= hi_next[:, None])
+        tw = ok_p_next[:, None, :, None] & ok_d[None, :, None, :]  # (i, j, P, Q)
+        a_same = np.maximum(a_p[:, :, None] + board + t_pd[None, :, :], ad)  # (k+1, P, Q)
+        tw[idx, idx] = (
+            ok_p[:, :, None]
+            & (a_same <= bd[None, None, :])
+            & (a_same + alight + d_to[:, None, :] <= hi_next[:, None, None])
+        )
         # Driving must fit the trip duration limit together with all dwell.
         max_dur = int(arrays.max_duration_s[vi])
-        dwell = sum(r.board_s if kd is StopKind.PICKUP else r.alight_s for r, kd, _ in seq)
-        room = max_dur - dwell - rider.board_s - rider.alight_s - route.driving_s
-        ok = fits[:, :, None, None] & (delta <= room)
-        for i, j, p, q in np.argwhere(ok):
-            options.append((int(delta[i, j, p, q]), vi, int(i), int(j), int(p), int(q)))
-    options.sort()
+        room = max_dur - int(dwell_at.sum()) - board - alight - route.driving_s
+        ok = fits[:, :, None, None] & tw & (delta <= room)
+        ii, jj, pp, qq = np.nonzero(ok)
+        if ii.size:
+            chunks.append((delta[ii, jj, pp, qq], np.full(ii.size, vi), ii, jj, pp, qq))
+    if not chunks:
+        return None
+    cols = [np.concatenate([c[x] for c in chunks]).astype(np.int64) for x in range(6)]
+    order = np.lexsort((cols[5], cols[4], cols[3], cols[2], cols[1], cols[0]))
+    options = np.stack(cols, axis=1)[order].tolist()
     extra = {} if problem.has_rider(rider.id) else {rider.id: rider}
     for attempt, (delta_s, vi, i, j, p, q) in enumerate(options):
         if max_attempts is not None and attempt >= max_attempts:
@@ -192,3 +231,104 @@ def insert_cheapest(
             route=route,
         )
     return None
+
+
+def apply_insertion(current: Result, insertion: Insertion) -> Result:
+    """Return ``current`` with an insertion accepted (booking a seat).
+
+    Parameters
+    ----------
+    current
+        The plan the insertion was computed for.
+    insertion
+        Result of :func:`insert_cheapest` on ``current``.
+
+    Returns
+    -------
+    Result
+        The new plan: the driver's route replaced, assignments of that driver
+        re-timed, the rider removed from ``unserved`` and totals updated.  If
+        the rider is new, verify it with a problem that includes the rider.
+    """
+    routes = tuple(
+        insertion.route if r.driver_id == insertion.driver_id else r for r in current.routes
+    )
+    assignments = {
+        k: v for k, v in current.assignments.items() if v.driver_id != insertion.driver_id
+    }
+    assignments.update((a.rider_id, a) for a in _route_assignments(insertion.route))
+    unserved = {k: v for k, v in current.unserved.items() if k != insertion.rider_id}
+    return dataclasses.replace(
+        current,
+        routes=routes,
+        assignments=assignments,
+        unserved=unserved,
+        total_added_driving_s=sum(r.added_driving_s for r in routes),
+    )
+
+
+def remove_riders(problem: Problem, current: Result, rider_ids: Iterable[str]) -> Result:
+    """Return ``current`` without some riders (e.g. cancellations), re-timed.
+
+    Parameters
+    ----------
+    problem
+        The problem ``current`` solves.
+    current
+        The plan.
+    rider_ids
+        Riders to take out; they become unserved with reason ``NOT_CHOSEN``.
+
+    Returns
+    -------
+    Result
+        The new plan; affected routes get a fresh exact schedule.
+
+    Raises
+    ------
+    ValueError
+        If a shortened route cannot be scheduled (only possible when the
+        matrix violates the triangle inequality).
+    """
+    remove = set(rider_ids)
+    routes: list[Route] = []
+    for v, route in enumerate(current.routes):
+        if not any(s.rider_id in remove for s in route.stops):
+            routes.append(route)
+            continue
+        vi = problem.driver_index(route.driver_id)
+        kept = [s for s in route.stops if s.rider_id not in remove]
+        seq = _sequence(problem, dataclasses.replace(route, stops=tuple(kept)))
+        times = route_times(problem, problem.drivers[vi], seq)
+        if times is None:
+            raise ValueError(f"rider_ids: route {v} cannot be re-timed without them")
+        routes.append(make_route(problem, vi, seq, times)[0])
+    assignments = {k: v for k, v in current.assignments.items() if k not in remove}
+    for route, old in zip(routes, current.routes, strict=True):
+        if route is not old:
+            assignments.update((a.rider_id, a) for a in _route_assignments(route))
+    unserved = dict(current.unserved)
+    unserved.update((rid, UnservedReason.NOT_CHOSEN) for rid in remove)
+    return dataclasses.replace(
+        current,
+        routes=tuple(routes),
+        assignments=assignments,
+        unserved=unserved,
+        total_added_driving_s=sum(r.added_driving_s for r in routes),
+    )
+
+
+def _route_assignments(route: Route) -> list[Assignment]:
+    picks: dict[str, Stop] = {}
+    out: list[Assignment] = []
+    for s in route.stops:
+        if s.kind is StopKind.PICKUP:
+            picks[s.rider_id] = s
+        elif s.rider_id in picks:
+            p = picks[s.rider_id]
+            out.append(
+                Assignment(
+                    s.rider_id, route.driver_id, p.location, s.location, p.arrival_s, s.arrival_s
+                )
+            )
+    return out

@@ -39,6 +39,7 @@ earliest arrivals), so it satisfies every constraint by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ from matching.result import (
     UnservedReason,
 )
 
-__all__ = ["build_result", "make_route", "solve"]
+__all__ = ["Solver", "build_result", "make_route", "solve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,276 @@ def _alone_feasible(problem: Problem, rider: Rider, drivers: Sequence[int]) -> b
     return False
 
 
+class Solver:
+    """A routing model built once and searched one or more times.
+
+    :func:`solve` is ``Solver(problem, params, seed=seed).solve(initial)``.
+    Keeping the model lets callers run several searches on it (e.g. a
+    ruin-and-recreate loop that repeatedly warm-starts from partial plans)
+    without paying for the model construction each time.
+
+    Parameters
+    ----------
+    problem
+        The instance.
+    params
+        Solver parameters (defaults: :class:`SolveParams` ``()``).
+    seed
+        Permutes the order in which riders enter the model (0 = input order).
+    """
+
+    def __init__(
+        self, problem: Problem, params: SolveParams | None = None, *, seed: int = 0
+    ) -> None:
+        t0 = time.perf_counter()
+        self.problem = problem
+        self.params = params if params is not None else SolveParams()
+        params = self.params
+        pr = prune(problem, hard_only=not params.prune)
+        self._pruning = pr
+        active = [i for i, allowed in enumerate(pr.allowed) if allowed]
+        if seed != 0:
+            rng = np.random.default_rng(seed)
+            active = [active[i] for i in rng.permutation(len(active))]
+        self._active = active
+        nv = len(problem.drivers)
+        self._trivial = not active or nv == 0
+        self._searched = False
+        self._build_s = 0.0
+        if self._trivial:
+            self._build_s = time.perf_counter() - t0
+            return
+
+        # ---- nodes ---------------------------------------------------------
+        loc: list[int] = [d.start for d in problem.drivers] + [d.end for d in problem.drivers]
+        service: list[int] = [0] * (2 * nv)
+        demand: list[int] = [0] * (2 * nv)
+        info: list[_NodeInfo | None] = [None] * (2 * nv)
+        rider_nodes: list[tuple[int, list[int], list[int]]] = []  # (rider idx, picks, drops)
+        for ri in active:
+            r = problem.riders[ri]
+            picks: list[int] = []
+            drops: list[int] = []
+            for c in r.pickups:
+                picks.append(len(loc))
+                loc.append(c.location)
+                service.append(r.board_s)
+                demand.append(r.passengers)
+                info.append(_NodeInfo(r, StopKind.PICKUP, c))
+            for c in r.dropoffs:
+                drops.append(len(loc))
+                loc.append(c.location)
+                service.append(r.alight_s)
+                demand.append(-r.passengers)
+                info.append(_NodeInfo(r, StopKind.DROPOFF, c))
+            rider_nodes.append((ri, picks, drops))
+        self._info = info
+        self._rider_nodes = rider_nodes
+        n = len(loc)
+        loc_a = np.asarray(loc, dtype=np.int64)
+        travel = problem.travel_time_s[np.ix_(loc_a, loc_a)]
+        starts = list(range(nv))
+        ends = list(range(nv, 2 * nv))
+
+        manager = pywrapcp.RoutingIndexManager(n, nv, starts, ends)
+        routing = pywrapcp.RoutingModel(manager)
+        self._manager = manager
+        self._routing = routing
+        # RegisterTransitMatrix / RegisterUnaryTransitVector are indexed by node.
+        idx_of = [manager.NodeToIndex(i) for i in range(n)]
+        self._idx_of = idx_of
+        cost_cb = routing.RegisterTransitMatrix((travel * params.arc_cost_weight).tolist())
+        service_a = np.asarray(service, dtype=np.int64)
+        time_cb = routing.RegisterTransitMatrix((travel + service_a[:, None]).tolist())
+        demand_cb = routing.RegisterUnaryTransitVector(demand)
+        routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+        if params.vehicle_fixed_cost:
+            routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
+        for v, d in enumerate(problem.drivers):
+            if problem.direct_s(d) > 0:
+                routing.SetVehicleUsedWhenEmpty(True, v)
+
+        routing.AddDimensionWithVehicleCapacity(
+            demand_cb, 0, [d.seats for d in problem.drivers], True, "seats"
+        )
+        horizon = max(d.latest_arrival_s for d in problem.drivers)
+        horizon = max(horizon, 0) + 1
+        routing.AddDimension(time_cb, horizon, horizon, False, "time")
+        tdim = routing.GetDimensionOrDie("time")
+        for v, d in enumerate(problem.drivers):
+            tdim.CumulVar(routing.Start(v)).SetRange(
+                max(0, d.earliest_departure_s), max(0, d.latest_departure_s)
+            )
+            tdim.CumulVar(routing.End(v)).SetRange(0, max(0, d.latest_arrival_s))
+            max_dur = problem.max_duration_s(d)
+            if max_dur is not None:
+                tdim.SetSpanUpperBoundForVehicle(max_dur, v)
+
+        self._keep_alive: list[Callable[[int, int], int]] = []
+        for pair_index, (ri, picks, drops) in enumerate(rider_nodes):
+            r = problem.riders[ri]
+            allowed = list(pr.allowed[ri])
+            locked = problem.locked_driver(r.id) is not None
+            penalty = params.confirmed_drop_penalty if locked else params.drop_penalty * r.priority
+            for node, c in zip(picks, r.pickups, strict=True):
+                lo, hi = r.pickup_window(c)
+                tdim.CumulVar(idx_of[node]).SetRange(
+                    max(0, lo), horizon if hi is None else max(0, min(hi, horizon))
+                )
+            for node, c in zip(drops, r.dropoffs, strict=True):
+                lo2, hi2 = r.dropoff_window(c)
+                lo_v = 0 if lo2 is None else max(0, lo2)
+                hi_v = max(0, min(hi2, horizon))
+                tdim.CumulVar(idx_of[node]).SetRange(min(lo_v, hi_v), hi_v)
+                if lo_v > hi_v:  # empty window: never usable
+                    routing.solver().Add(routing.ActiveVar(idx_of[node]) == 0)
+            if len(allowed) < nv:
+                # ``SetAllowedVehiclesForIndex`` is not usable from Python in OR-Tools
+                # 9.15 (its absl::Span argument has no SWIG typemap); restricting the
+                # vehicle variable is equivalent and is checked by the routing
+                # vehicle-var filter during local search.  -1 = unperformed.
+                for node in (*picks, *drops):
+                    routing.VehicleVar(idx_of[node]).SetValues([-1, *allowed])
+            dp = routing.AddDisjunction([idx_of[x] for x in picks], penalty, 1)
+            dd = routing.AddDisjunction([idx_of[x] for x in drops], 0, 1)
+            if len(picks) == 1 and len(drops) == 1:
+                routing.AddPickupAndDelivery(idx_of[picks[0]], idx_of[drops[0]])
+            else:
+                routing.AddPickupAndDeliverySets(dp, dd)
+            if r.max_ride_s is not None:
+                limit = int(r.max_ride_s)
+
+                def _limit(_p: int, _d: int, _lim: int = limit) -> int:
+                    return _lim
+
+                self._keep_alive.append(_limit)
+                tdim.SetPickupToDeliveryLimitFunctionForPair(_limit, pair_index)
+        # No cumul finalizers: reported times are recomputed exactly from the
+        # stop order (see ``build_result``), so the search needs none.
+        routing.CloseModelWithParameters(_search_parameters(params))
+        self._build_s = time.perf_counter() - t0
+
+    def solve(
+        self,
+        initial: Result | None = None,
+        *,
+        time_limit_s: float | None = None,
+        solution_limit: int | None = None,
+        local_search_metaheuristic: str | None = None,
+    ) -> Result:
+        """Search the model, optionally from a previous (possibly partial) plan.
+
+        Parameters
+        ----------
+        initial
+            Warm start; stops of riders or drivers that are not allowed are
+            ignored, riders missing from it start unserved.
+        time_limit_s, solution_limit, local_search_metaheuristic
+            Override the corresponding :class:`SolveParams` fields for this
+            search only.
+
+        Returns
+        -------
+        Result
+            Routes, assignments, unserved riders with reasons and statistics.
+            ``wall_time_s`` of the first search includes building the model.
+        """
+        t0 = time.perf_counter()
+        extra_s = 0.0 if self._searched else self._build_s
+        self._searched = True
+        problem, params, pr = self.problem, self.params, self._pruning
+        nv = len(problem.drivers)
+        unserved: dict[str, UnservedReason] = dict(pr.reasons)
+        if self._trivial:
+            active_ids = [problem.riders[i].id for i in self._active]
+            return build_result(
+                problem,
+                [[] for _ in range(nv)],
+                {**unserved, **dict.fromkeys(active_ids, UnservedReason.NOT_CHOSEN)},
+                objective=_empty_plan_cost(problem, params)
+                + _outside_cost(problem, params, [*pr.reasons, *active_ids]),
+                wall_time_s=time.perf_counter() - t0 + extra_s,
+                status=SolveStatus.TRIVIAL,
+            )
+        overrides: dict[str, object] = {}
+        if time_limit_s is not None:
+            overrides["time_limit_s"] = time_limit_s
+        if solution_limit is not None:
+            overrides["solution_limit"] = solution_limit
+        if local_search_metaheuristic is not None:
+            overrides["local_search_metaheuristic"] = local_search_metaheuristic
+        sp = _search_parameters(dataclasses.replace(params, **overrides))  # type: ignore[arg-type]
+        routing = self._routing
+        solution = None
+        if initial is not None:
+            init_routes = _initial_routes(
+                problem, initial, self._rider_nodes, self._idx_of, pr.allowed
+            )
+            assignment = routing.ReadAssignmentFromRoutes(init_routes, True)
+            if assignment is not None:
+                solution = routing.SolveFromAssignmentWithParameters(assignment, sp)
+            else:
+                solution = routing.SolveWithParameters(sp)
+        else:
+            solution = routing.SolveWithParameters(sp)
+        status_code = routing.status()
+
+        if solution is None:
+            st = (
+                SolveStatus.INVALID
+                if _STATUS.get(status_code) is SolveStatus.INVALID
+                else SolveStatus.NO_SOLUTION
+            )
+            for ri, _p, _d in self._rider_nodes:
+                unserved[problem.riders[ri].id] = UnservedReason.NOT_CHOSEN
+            return build_result(
+                problem,
+                [[] for _ in range(nv)],
+                unserved,
+                objective=_empty_plan_cost(problem, params)
+                + _outside_cost(problem, params, list(unserved)),
+                wall_time_s=time.perf_counter() - t0 + extra_s,
+                status=st,
+            )
+
+        sequences: list[list[SeqStop]] = []
+        served: set[str] = set()
+        for v in range(nv):
+            seq: list[SeqStop] = []
+            index = solution.Value(routing.NextVar(routing.Start(v)))
+            while not routing.IsEnd(index):
+                ni = self._info[self._manager.IndexToNode(index)]
+                assert ni is not None
+                seq.append((ni.rider, ni.kind, ni.cand))
+                served.add(ni.rider.id)
+                index = solution.Value(routing.NextVar(index))
+            sequences.append(seq)
+        arrays: DriverArrays | None = None
+        for ri, _p, _d in self._rider_nodes:
+            r = problem.riders[ri]
+            if r.id in served:
+                continue
+            if _alone_feasible(problem, r, pr.allowed[ri]):
+                unserved[r.id] = UnservedReason.NOT_CHOSEN
+            else:
+                arrays = arrays if arrays is not None else DriverArrays.of(problem)
+                reason = stage_reason(driver_stages(problem, arrays, r)[list(pr.allowed[ri])])
+                unserved[r.id] = (
+                    UnservedReason.DETOUR_TOO_LARGE
+                    if reason is UnservedReason.NOT_CHOSEN
+                    else reason
+                )
+        return build_result(
+            problem,
+            sequences,
+            unserved,
+            objective=int(solution.ObjectiveValue())
+            + _outside_cost(problem, params, list(pr.reasons)),
+            wall_time_s=time.perf_counter() - t0 + extra_s,
+            status=_STATUS.get(status_code, SolveStatus.FEASIBLE),
+        )
+
+
 def solve(
     problem: Problem,
     params: SolveParams | None = None,
@@ -284,197 +555,7 @@ def solve(
     Result
         Routes, assignments, unserved riders with reasons and statistics.
     """
-    t0 = time.perf_counter()
-    params = params if params is not None else SolveParams()
-    pr = prune(problem, hard_only=not params.prune)
-    unserved: dict[str, UnservedReason] = dict(pr.reasons)
-    active = [i for i, allowed in enumerate(pr.allowed) if allowed]
-    if seed != 0:
-        rng = np.random.default_rng(seed)
-        active = [active[i] for i in rng.permutation(len(active))]
-    nv = len(problem.drivers)
-    if not active or nv == 0:
-        return build_result(
-            problem,
-            [[] for _ in range(nv)],
-            {**unserved, **{problem.riders[i].id: UnservedReason.NOT_CHOSEN for i in active}},
-            objective=_empty_plan_cost(problem, params)
-            + _outside_cost(
-                problem, params, [*pr.reasons, *(problem.riders[i].id for i in active)]
-            ),
-            wall_time_s=time.perf_counter() - t0,
-            status=SolveStatus.TRIVIAL,
-        )
-
-    # ---- nodes -------------------------------------------------------------
-    loc: list[int] = [d.start for d in problem.drivers] + [d.end for d in problem.drivers]
-    service: list[int] = [0] * (2 * nv)
-    demand: list[int] = [0] * (2 * nv)
-    info: list[_NodeInfo | None] = [None] * (2 * nv)
-    rider_nodes: list[tuple[int, list[int], list[int]]] = []  # (rider idx, picks, drops)
-    for ri in active:
-        r = problem.riders[ri]
-        picks: list[int] = []
-        drops: list[int] = []
-        for c in r.pickups:
-            picks.append(len(loc))
-            loc.append(c.location)
-            service.append(r.board_s)
-            demand.append(r.passengers)
-            info.append(_NodeInfo(r, StopKind.PICKUP, c))
-        for c in r.dropoffs:
-            drops.append(len(loc))
-            loc.append(c.location)
-            service.append(r.alight_s)
-            demand.append(-r.passengers)
-            info.append(_NodeInfo(r, StopKind.DROPOFF, c))
-        rider_nodes.append((ri, picks, drops))
-    n = len(loc)
-    loc_a = np.asarray(loc, dtype=np.int64)
-    travel = problem.travel_time_s[np.ix_(loc_a, loc_a)]
-    starts = list(range(nv))
-    ends = list(range(nv, 2 * nv))
-
-    manager = pywrapcp.RoutingIndexManager(n, nv, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
-    # RegisterTransitMatrix / RegisterUnaryTransitVector are indexed by node.
-    idx_of = [manager.NodeToIndex(i) for i in range(n)]
-    cost_cb = routing.RegisterTransitMatrix((travel * params.arc_cost_weight).tolist())
-    service_a = np.asarray(service, dtype=np.int64)
-    time_cb = routing.RegisterTransitMatrix((travel + service_a[:, None]).tolist())
-    demand_cb = routing.RegisterUnaryTransitVector(demand)
-    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
-    if params.vehicle_fixed_cost:
-        routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
-    for v, d in enumerate(problem.drivers):
-        if problem.direct_s(d) > 0:
-            routing.SetVehicleUsedWhenEmpty(True, v)
-
-    routing.AddDimensionWithVehicleCapacity(
-        demand_cb, 0, [d.seats for d in problem.drivers], True, "seats"
-    )
-    horizon = max(d.latest_arrival_s for d in problem.drivers)
-    horizon = max(horizon, 0) + 1
-    routing.AddDimension(time_cb, horizon, horizon, False, "time")
-    tdim = routing.GetDimensionOrDie("time")
-    for v, d in enumerate(problem.drivers):
-        tdim.CumulVar(routing.Start(v)).SetRange(
-            max(0, d.earliest_departure_s), max(0, d.latest_departure_s)
-        )
-        tdim.CumulVar(routing.End(v)).SetRange(0, max(0, d.latest_arrival_s))
-        max_dur = problem.max_duration_s(d)
-        if max_dur is not None:
-            tdim.SetSpanUpperBoundForVehicle(max_dur, v)
-
-    keep_alive: list[Callable[[int, int], int]] = []
-    for pair_index, (ri, picks, drops) in enumerate(rider_nodes):
-        r = problem.riders[ri]
-        allowed = list(pr.allowed[ri])
-        locked = problem.locked_driver(r.id) is not None
-        penalty = params.confirmed_drop_penalty if locked else params.drop_penalty * r.priority
-        for node, c in zip(picks, r.pickups, strict=True):
-            lo, hi = r.pickup_window(c)
-            tdim.CumulVar(idx_of[node]).SetRange(
-                max(0, lo), horizon if hi is None else max(0, min(hi, horizon))
-            )
-        for node, c in zip(drops, r.dropoffs, strict=True):
-            lo2, hi2 = r.dropoff_window(c)
-            lo_v = 0 if lo2 is None else max(0, lo2)
-            hi_v = max(0, min(hi2, horizon))
-            tdim.CumulVar(idx_of[node]).SetRange(min(lo_v, hi_v), hi_v)
-            if lo_v > hi_v:  # empty window: never usable
-                routing.solver().Add(routing.ActiveVar(idx_of[node]) == 0)
-        if len(allowed) < nv:
-            # ``SetAllowedVehiclesForIndex`` is not usable from Python in OR-Tools
-            # 9.15 (its absl::Span argument has no SWIG typemap); restricting the
-            # vehicle variable is equivalent and is checked by the routing
-            # vehicle-var filter during local search.  -1 = unperformed.
-            for node in (*picks, *drops):
-                routing.VehicleVar(idx_of[node]).SetValues([-1, *allowed])
-        dp = routing.AddDisjunction([idx_of[x] for x in picks], penalty, 1)
-        dd = routing.AddDisjunction([idx_of[x] for x in drops], 0, 1)
-        if len(picks) == 1 and len(drops) == 1:
-            routing.AddPickupAndDelivery(idx_of[picks[0]], idx_of[drops[0]])
-        else:
-            routing.AddPickupAndDeliverySets(dp, dd)
-        if r.max_ride_s is not None:
-            limit = int(r.max_ride_s)
-
-            def _limit(_p: int, _d: int, _lim: int = limit) -> int:
-                return _lim
-
-            keep_alive.append(_limit)
-            tdim.SetPickupToDeliveryLimitFunctionForPair(_limit, pair_index)
-
-    for v in range(nv):
-        routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(v)))
-        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(v)))
-
-    sp = _search_parameters(params)
-    solution = None
-    if initial is not None:
-        routing.CloseModelWithParameters(sp)
-        init_routes = _initial_routes(problem, initial, rider_nodes, idx_of, pr.allowed)
-        assignment = routing.ReadAssignmentFromRoutes(init_routes, True)
-        if assignment is not None:
-            solution = routing.SolveFromAssignmentWithParameters(assignment, sp)
-        else:
-            solution = routing.SolveWithParameters(sp)
-    else:
-        solution = routing.SolveWithParameters(sp)
-    status_code = routing.status()
-
-    if solution is None:
-        st = (
-            SolveStatus.INVALID
-            if _STATUS.get(status_code) is SolveStatus.INVALID
-            else (SolveStatus.NO_SOLUTION)
-        )
-        for ri, _p, _d in rider_nodes:
-            unserved[problem.riders[ri].id] = UnservedReason.NOT_CHOSEN
-        return build_result(
-            problem,
-            [[] for _ in range(nv)],
-            unserved,
-            objective=_empty_plan_cost(problem, params)
-            + _outside_cost(problem, params, list(unserved)),
-            wall_time_s=time.perf_counter() - t0,
-            status=st,
-        )
-
-    sequences: list[list[SeqStop]] = []
-    served: set[str] = set()
-    for v in range(nv):
-        seq: list[SeqStop] = []
-        index = solution.Value(routing.NextVar(routing.Start(v)))
-        while not routing.IsEnd(index):
-            ni = info[manager.IndexToNode(index)]
-            assert ni is not None
-            seq.append((ni.rider, ni.kind, ni.cand))
-            served.add(ni.rider.id)
-            index = solution.Value(routing.NextVar(index))
-        sequences.append(seq)
-    arrays: DriverArrays | None = None
-    for ri, _p, _d in rider_nodes:
-        r = problem.riders[ri]
-        if r.id in served:
-            continue
-        if _alone_feasible(problem, r, pr.allowed[ri]):
-            unserved[r.id] = UnservedReason.NOT_CHOSEN
-        else:
-            arrays = arrays if arrays is not None else DriverArrays.of(problem)
-            reason = stage_reason(driver_stages(problem, arrays, r)[list(pr.allowed[ri])])
-            unserved[r.id] = (
-                UnservedReason.DETOUR_TOO_LARGE if reason is UnservedReason.NOT_CHOSEN else reason
-            )
-    return build_result(
-        problem,
-        sequences,
-        unserved,
-        objective=int(solution.ObjectiveValue()) + _outside_cost(problem, params, list(pr.reasons)),
-        wall_time_s=time.perf_counter() - t0,
-        status=_STATUS.get(status_code, SolveStatus.FEASIBLE),
-    )
+    return Solver(problem, params, seed=seed).solve(initial)
 
 
 def _initial_routes(
