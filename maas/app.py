@@ -71,6 +71,7 @@ def api_routes() -> list[ApiRoute]:
             "meta",
             roles="everyone",
             public=True,
+            media_type="text/html",
         ),
         # Communities and meeting points
         ApiRoute(

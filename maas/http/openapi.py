@@ -14,7 +14,7 @@ import html
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -77,6 +77,9 @@ _ERROR_TEXT = {
 }
 
 
+_BODY_TYPE = {"application/json": "object", "text/html": "string"}
+
+
 @dataclass(frozen=True, slots=True)
 class ApiRoute:
     """One operation: where it is, who may call it, what it takes."""
@@ -92,7 +95,7 @@ class ApiRoute:
     statuses: Sequence[str] = ()
     ok: str = "200"
     public: bool = False
-    idempotent_post: bool = field(default=False)
+    media_type: str = "application/json"
 
 
 def _schema_name(file_stem: str) -> str:
@@ -163,7 +166,7 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
         ok_content = (
             {}
             if route.ok == "204"
-            else {"content": {"application/json": {"schema": {"type": "object"}}}}
+            else {"content": {route.media_type: {"schema": {"type": _BODY_TYPE[route.media_type]}}}}
         )
         responses: dict[str, Any] = {route.ok: {"description": "Success", **ok_content}}
         if not route.public:
