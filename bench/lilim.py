@@ -79,6 +79,12 @@ DISABLED_OPERATORS = frozenset(
     }
 )
 STRATEGIES = ["PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION"]
+#: Shares of the budget for the initial OR-Tools search and the final polish;
+#: the ruin-and-recreate loop gets the rest.
+INITIAL_SHARE = 0.2
+POLISH_SHARE = 0.2
+#: LNS iterations allowed to empty the pool after a route elimination.
+ELIMINATION_PATIENCE = 100
 
 
 @dataclass(frozen=True)
@@ -125,52 +131,69 @@ def _relatedness(p: Problem) -> np.ndarray:
     return np.asarray(rel, dtype=np.float64)
 
 
-def _repair(p: Problem, partial: Result, removed: list[str], fleet: set[str]) -> Result | None:
-    """Greedy cheapest insertion of the removed riders into the fleet's routes."""
+def _repair(
+    p: Problem, partial: Result, order: list[str], fleet: set[str]
+) -> tuple[Result, list[str]]:
+    """Greedy cheapest insertion into the fleet's routes; returns the plan and misses."""
     cur = partial
-    for rid in removed:
+    missed: list[str] = []
+    for rid in order:
         view = dataclasses.replace(cur, routes=tuple(r for r in cur.routes if r.driver_id in fleet))
         ins = insert_cheapest(p, view, p.riders[p.rider_index(rid)])
         if ins is None:
-            return None
+            missed.append(rid)
+            continue
         cur = apply_insertion(cur, ins)
-    return cur
+    return cur, missed
 
 
 def _lns(
     p: Problem, start: Result, deadline: float, rng: np.random.Generator
 ) -> tuple[Result, int]:
-    """Ruin-and-recreate on a fixed fleet with route elimination moves.
+    """Ruin-and-recreate on a fixed fleet, with route elimination and an ejection pool.
 
-    Ruin: Shaw-related removal of 2..12 requests, or a whole short route
-    (which, when all its requests fit elsewhere, removes a vehicle).
-    Recreate: :func:`matching.insert_cheapest` in random or hardest-first
-    order.  Acceptance: record-to-record travel on driving time, vehicles
-    first.
+    Ruin: Shaw-related removal of 2..12 requests (places and times).
+    Recreate: :func:`matching.insert_cheapest`, pool first, then the removed
+    requests in random or hardest-first order; requests that fit nowhere go to
+    the pool.  Route elimination: empty the shortest route into the pool and
+    keep working with one vehicle less until the pool is empty (success) or a
+    patience limit is hit (back to the best complete plan).  Acceptance:
+    fewer pooled requests, then fewer vehicles, then record-to-record travel
+    on driving time.
     """
     rel = _relatedness(p)
     index = {r.id: i for i, r in enumerate(p.riders)}
     width = {r.id: (r.latest_pickup_s or 0) - r.earliest_pickup_s for r in p.riders}
     best = cur = start
+    pool: list[str] = []
+    fleet = {r.driver_id for r in cur.routes if r.stops}
+    patience = 0
     t_start = time.perf_counter()
     span = max(1e-6, deadline - t_start)
     iterations = 0
     while time.perf_counter() < deadline:
         iterations += 1
-        used = [r for r in cur.routes if r.stops]
-        fleet = {r.driver_id for r in used}
-        if len(used) > 1 and rng.random() < 0.15:
+        if not pool and len(fleet) > 1 and rng.random() < 0.1:
+            used = [r for r in cur.routes if r.driver_id in fleet and r.stops]
             victim = min(used, key=lambda r: len(r.stops) + 4 * rng.random())
             removed = sorted({s.rider_id for s in victim.stops})
-            fleet.discard(victim.driver_id)
-        else:
-            served = sorted(cur.assignments)
-            q = int(rng.integers(2, min(12, max(3, len(served) // 4)) + 1))
-            seed_rid = served[int(rng.integers(len(served)))]
-            row = rel[index[seed_rid]]
-            noise = 1.0 + 0.5 * rng.random(len(served))
-            order = np.argsort([row[index[x]] for x in served] * noise)
-            removed = [served[int(i)] for i in order[:q]]
+            try:
+                partial = remove_riders(p, cur, removed)
+            except ValueError:
+                continue
+            fleet = fleet - {victim.driver_id}
+            cur, pool = _repair(p, partial, sorted(removed, key=lambda x: width[x]), fleet)
+            patience = ELIMINATION_PATIENCE
+            if not pool:
+                best = cur
+            continue
+        served = sorted(cur.assignments)
+        q = int(rng.integers(2, min(12, max(3, len(served) // 4)) + 1))
+        anchor = pool[0] if pool and rng.random() < 0.5 else served[int(rng.integers(len(served)))]
+        row = rel[index[anchor]]
+        noise = 1.0 + 0.5 * rng.random(len(served))
+        order = np.argsort(np.asarray([row[index[x]] for x in served]) * noise)
+        removed = [served[int(i)] for i in order[:q]]
         try:
             partial = remove_riders(p, cur, removed)
         except ValueError:
@@ -179,18 +202,24 @@ def _lns(
             removed = [removed[int(i)] for i in rng.permutation(len(removed))]
         else:
             removed = sorted(removed, key=lambda x: width[x])
-        cand = _repair(p, partial, removed, fleet)
-        if cand is None:
-            continue
+        cand, missed = _repair(p, partial, [*pool, *removed], fleet)
         progress = (time.perf_counter() - t_start) / span
         threshold = 0.01 * (1.0 - progress) * best.total_added_driving_s
-        cv, cd = _cost(cand)
-        if cv < cur.num_used_drivers or (
-            cv == cur.num_used_drivers and cd <= cur.total_added_driving_s + threshold
+        cand_key = (len(missed), cand.num_used_drivers)
+        cur_key = (len(pool), cur.num_used_drivers)
+        if cand_key < cur_key or (
+            cand_key == cur_key
+            and cand.total_added_driving_s <= cur.total_added_driving_s + threshold
         ):
-            cur = cand
-            if _cost(cur) < _cost(best):
+            cur, pool = cand, missed
+            fleet = {r.driver_id for r in cur.routes if r.driver_id in fleet and r.stops}
+            if not pool and _cost(cur) < _cost(best):
                 best = cur
+        if pool:
+            patience -= 1
+            if patience <= 0:
+                cur, pool = best, []
+                fleet = {r.driver_id for r in cur.routes if r.stops}
     return best, iterations
 
 
@@ -209,12 +238,12 @@ def ours_worker(task: tuple[str, float, int]) -> tuple[int | None, float | None,
         disabled_operators=DISABLED_OPERATORS,
     )
     solver = Solver(p, params, seed=worker)
-    best = solver.solve(time_limit_s=0.2 * budget)
+    best = solver.solve(time_limit_s=INITIAL_SHARE * budget)
     if not _all_served(best, p):
         served = 100.0 * best.num_served / len(p.riders)
         return None, None, served, "not all served"
     rng = np.random.default_rng(1000 + worker)
-    best, _iters = _lns(p, best, deadline - 0.2 * budget, rng)
+    best, _iters = _lns(p, best, deadline - POLISH_SHARE * budget, rng)
     # Polish with OR-Tools GLS from the best plan.
     left = deadline - time.perf_counter()
     if left > 0.05:

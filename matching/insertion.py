@@ -19,6 +19,7 @@ It is re-verified with :func:`matching.check.check_route`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -77,6 +78,63 @@ def _sequence(problem: Problem, route: Route) -> list[SeqStop]:
     return seq
 
 
+@dataclass(frozen=True, eq=False)
+class _RouteData:
+    seq: list[SeqStop]
+    locs: npt.NDArray[np.int64]  # [start, stops..., end]
+    base: npt.NDArray[np.int64]  # leg travel times
+    lo_dep: npt.NDArray[np.int64]  # earliest departure from each leg start
+    hi_next: npt.NDArray[np.int64]  # latest arrival at each leg end
+    peak: npt.NDArray[np.int64]  # max load over legs i..j
+    dwell_s: int
+
+
+@functools.lru_cache(maxsize=8192)
+def _route_data(problem: Problem, route: Route) -> _RouteData | None:
+    """Per-route arrays reused across insertions (routes are immutable)."""
+    d = problem.drivers[problem.driver_index(route.driver_id)]
+    m = problem.travel_time_s
+    seq = _sequence(problem, route)
+    bounds = route_bounds(problem, d, seq)
+    if bounds is None:
+        return None
+    k = len(seq)
+    locs = np.asarray([d.start, *(c.location for _, _, c in seq), d.end], dtype=np.int64)
+    load = np.zeros(k + 1, dtype=np.int64)
+    dwell_at = np.zeros(k + 2, dtype=np.int64)
+    cur = 0
+    for g, (r, kind, _c) in enumerate(seq, start=1):
+        if kind is StopKind.PICKUP:
+            cur += r.passengers
+            dwell_at[g] = r.board_s
+        else:
+            cur -= r.passengers
+            dwell_at[g] = r.alight_s
+        load[g] = cur
+    peak = np.full((k + 1, k + 1), INF, dtype=np.int64)
+    for i in range(k + 1):
+        peak[i, i:] = np.maximum.accumulate(load[i:])
+    return _RouteData(
+        seq=seq,
+        locs=locs,
+        base=m[locs[:-1], locs[1:]],
+        lo_dep=np.asarray(bounds[0][:-1], dtype=np.int64) + dwell_at[:-1],
+        hi_next=np.asarray(bounds[1][1:], dtype=np.int64),
+        peak=peak,
+        dwell_s=int(dwell_at.sum()),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_arrays(problem: Problem) -> DriverArrays:
+    return DriverArrays.of(problem)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stages(problem: Problem, rider: Rider) -> npt.NDArray[np.int64]:
+    return driver_stages(problem, _driver_arrays(problem), rider)
+
+
 def insert_cheapest(
     problem: Problem,
     current: Result,
@@ -116,8 +174,8 @@ def insert_cheapest(
     nd = len(problem.drivers)
     if nd == 0:
         return None
-    arrays = DriverArrays.of(problem)
-    stages = driver_stages(problem, arrays, rider)
+    arrays = _driver_arrays(problem)
+    stages = _stages(problem, rider)
     m = problem.travel_time_s
     routes = {r.driver_id: r for r in current.routes}
     pl = np.asarray([c.location for c in rider.pickups], dtype=np.int64)
@@ -138,18 +196,17 @@ def insert_cheapest(
         route = routes.get(d.id)
         if route is None:
             continue
-        seq = _sequence(problem, route)
-        bounds = route_bounds(problem, d, seq)
-        if bounds is None:  # pragma: no cover - current routes are feasible
+        rd = _route_data(problem, route)
+        if rd is None:  # pragma: no cover - current routes are feasible
             continue
+        seq = rd.seq
         seqs[vi] = seq
         k = len(seq)
-        locs = np.asarray([d.start, *(c.location for _, _, c in seq), d.end], dtype=np.int64)
-        base = m[locs[:-1], locs[1:]]  # (k+1,) leg times
-        to_p = m[np.ix_(locs[:-1], pl)]  # (k+1, P): leg start -> p
-        p_to = m[np.ix_(pl, locs[1:])].T  # (k+1, P): p -> leg end
-        to_d = m[np.ix_(locs[:-1], dl)]  # (k+1, Q)
-        d_to = m[np.ix_(dl, locs[1:])].T  # (k+1, Q)
+        locs, base = rd.locs, rd.base
+        to_p = m[locs[:-1, None], pl[None, :]]  # (k+1, P): leg start -> p
+        p_to = m[pl[None, :], locs[1:, None]]  # (k+1, P): p -> leg end
+        to_d = m[locs[:-1, None], dl[None, :]]  # (k+1, Q)
+        d_to = m[dl[None, :], locs[1:, None]]  # (k+1, Q)
         ins_p = to_p + p_to - base[:, None]  # (k+1, P)
         ins_d = to_d + d_to - base[:, None]  # (k+1, Q)
         # Different gaps: pickup in gap i, drop-off in gap j > i.
@@ -159,26 +216,11 @@ def insert_cheapest(
         idx = np.arange(k + 1)
         delta[idx, idx] = same
         # Seats on every leg the rider rides (legs i..j).
-        load = np.zeros(k + 1, dtype=np.int64)
-        dwell_at = np.zeros(k + 2, dtype=np.int64)
-        cur = 0
-        for g, (r, kind, _c) in enumerate(seq, start=1):
-            if kind is StopKind.PICKUP:
-                cur += r.passengers
-                dwell_at[g] = r.board_s
-            else:
-                cur -= r.passengers
-                dwell_at[g] = r.alight_s
-            load[g] = cur
-        peak = np.full((k + 1, k + 1), INF, dtype=np.int64)
-        for i in range(k + 1):
-            peak[i, i:] = np.maximum.accumulate(load[i:])
-        fits = (peak + rider.passengers <= d.seats) & (idx[:, None] <= idx[None, :])
+        fits = (rd.peak + rider.passengers <= d.seats) & (idx[:, None] <= idx[None, :])
         # Time windows (necessary): earliest possible departure from the leg
         # start plus travel must meet the rider's windows and the latest
         # possible arrival at the leg end (exact bounds of the current route).
-        lo_dep = np.asarray(bounds[0][:-1], dtype=np.int64) + dwell_at[:-1]  # (k+1,)
-        hi_next = np.asarray(bounds[1][1:], dtype=np.int64)  # (k+1,)
+        lo_dep, hi_next = rd.lo_dep, rd.hi_next
         a_p = np.maximum(lo_dep[:, None] + to_p, ap[None, :])  # (k+1, P)
         ok_p = a_p <= bp
         ok_p_next = ok_p & (a_p + board + p_to <= hi_next[:, None])
@@ -193,7 +235,7 @@ def insert_cheapest(
         )
         # Driving must fit the trip duration limit together with all dwell.
         max_dur = int(arrays.max_duration_s[vi])
-        room = max_dur - int(dwell_at.sum()) - board - alight - route.driving_s
+        room = max_dur - rd.dwell_s - board - alight - route.driving_s
         ok = fits[:, :, None, None] & tw & (delta <= room)
         ii, jj, pp, qq = np.nonzero(ok)
         if ii.size:
