@@ -16,6 +16,9 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 ROAD_NETWORK = web.AppKey("road_network", object)
 ROAD_NETWORK_ERROR = web.AppKey("road_network_error", str)
 WORKERS = web.AppKey("workers", ProcessPoolExecutor)
+MATCHING = web.AppKey("matching", object)
+"""The :class:`maas.planning.service.MatchingRunner` (typed loosely: appkeys imports nothing
+heavy)."""
 SCHEMAS = web.AppKey("schemas", SchemaRegistry)
 OPENAPI = web.AppKey("openapi", dict)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -40,6 +40,12 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
     max_body_bytes: int = 256 * 1024
+    matching_interval_s: float = 0.0
+    """Seconds between scheduled matching runs of every community; 0 switches them off."""
+    matching_time_limit_s: float = 5.0
+    """The solver's search time per run (OR-Tools stops after this)."""
+    matching_run_timeout_s: float = 300.0
+    """A run that takes longer (inputs, solve, writing) fails with a timeout."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -80,6 +86,9 @@ class Settings:
         float_fields = {
             "MAAS_SNAP_MAX_DISTANCE_M": ("snap_max_distance_m", 1.0, 100_000.0),
             "MAAS_SHUTDOWN_TIMEOUT_S": ("shutdown_timeout_s", 0.0, 3600.0),
+            "MAAS_MATCHING_INTERVAL_S": ("matching_interval_s", 0.0, 7 * 86400.0),
+            "MAAS_MATCHING_TIME_LIMIT_S": ("matching_time_limit_s", 0.1, 3600.0),
+            "MAAS_MATCHING_RUN_TIMEOUT_S": ("matching_run_timeout_s", 1.0, 86400.0),
         }
         for var, (name, flow, fhigh) in float_fields.items():
             if env.get(var):

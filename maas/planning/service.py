@@ -1,0 +1,556 @@
+"""Matching runs on the event loop: lock, read inputs, solve in a worker process, write.
+
+A run of one community over one horizon:
+
+1. takes the community's *run lock* (a session advisory lock held to the end; a second run of
+   the same community is refused with 409 — the operator sees the running one and retries,
+   the scheduler skips that community until the next tick) and records the run as running;
+2. ends matches of offers and requests cancelled since the last run, then reads the open
+   requests of the horizon (with the meeting points within each one's walking limit), the
+   offer occurrences (weekly offers expanded with :func:`maas.domain.recurrence.expand`), the
+   riders held by kept matches and the driver/rider pairs that declined each other;
+3. solves in the process pool (:func:`maas.planning.worker.plan`); a result that fails
+   :func:`matching.check` is a bug: it is logged and nothing is written;
+4. writes in ONE transaction, under the community's exclusive *write lock* (every booking answer
+   takes it shared, so answers never interleave with the write): deletes the still-``proposed``
+   matches it replaces, re-checks that each new proposal's riders and offer are still free (a
+   proposal that lost a rider or its offer while the solver ran is dropped, its riders get the
+   reason ``changed_during_run``), inserts the proposals with stops, planned times and route,
+   one outcome per request, and the finished run record.
+
+A failure at any point leaves the previous proposals in place and the run ``failed`` with the
+error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from maas.domain.models import Point
+from maas.domain.recurrence import WeeklyRule, expand
+from maas.errors import ConflictError, InputError, MaasError, NotFoundError, UnavailableError
+from maas.planning import worker
+from maas.planning.params import WALK_DETOUR_FACTOR, MatchingParams, params_from_settings, walk_s
+from maas.planning.plan import (
+    HELD_SLACK_S,
+    REASON_CHANGED,
+    OccurrenceIn,
+    Place,
+    PlanInput,
+    PlanOutput,
+    RequestIn,
+    occurrence_key,
+)
+from maas.settings import Settings
+from maas.store import bookings, planning
+from maas.store.planning import MatchingRun, ProposedStop
+
+log = logging.getLogger("maas.planning")
+
+TIME_ZONE = "Europe/Berlin"
+MAX_HORIZON = timedelta(days=14)
+
+SQL_HAS_OPEN_REQUESTS = """
+SELECT EXISTS (SELECT 1 FROM ride_request
+               WHERE community_id = $1 AND status = 'open'
+                 AND depart_earliest < $3 AND arrive_latest > $2)
+"""
+
+
+class PlanRejectedError(MaasError):
+    """The solver's result broke a rule (a bug): nothing is written."""
+
+    status = 500
+    title = "Matching result rejected"
+    type_slug = "matching-rejected"
+
+
+def day_horizon(day: date, time_zone: str = TIME_ZONE) -> tuple[datetime, datetime]:
+    """A local calendar day as a UTC interval."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def check_horizon(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if end <= start:
+        raise InputError("to", "must be after 'from'")
+    if end - start > MAX_HORIZON:
+        raise InputError("to", f"a run covers at most {MAX_HORIZON.days} days")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    community_id: uuid.UUID
+    horizon: tuple[datetime, datetime] | None = None
+    trigger: str = "operator"
+    requested_by: uuid.UUID | None = None
+    time_limit_s: float | None = None
+
+
+class MatchingRunner:
+    """Starts and tracks the matching runs of one service process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        executor: Executor | None,
+        network: Callable[[], Any],
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.executor = executor
+        self.network = network
+        self.tasks: set[asyncio.Task[MatchingRun]] = set()
+        self._scheduler: asyncio.Task[None] | None = None
+
+    # ---- starting runs ------------------------------------------------------------------
+
+    async def start(self, req: RunRequest) -> tuple[MatchingRun, asyncio.Task[MatchingRun]]:
+        """Take the run lock and record the run; the returned task does the rest.
+
+        :class:`ConflictError` if a run of the community is in progress,
+        :class:`UnavailableError` without a road network.
+        """
+        network = self.network()
+        if network is None or getattr(network, "path", None) is None:
+            raise UnavailableError("the road network is not loaded; matching cannot run")
+        conn: asyncpg.Connection = await self.pool.acquire()
+        locked = False
+        try:
+            community = await planning.community_params(conn, req.community_id)
+            if community is None:
+                raise NotFoundError("no such community")
+            params = params_from_settings(
+                community.settings,
+                time_limit_s=req.time_limit_s or self.settings.matching_time_limit_s,
+            )
+            now = datetime.now(UTC)
+            horizon = req.horizon or (now, now + timedelta(hours=params.horizon_h))
+            locked = await planning.try_run_lock(conn, req.community_id)
+            if not locked:
+                raise ConflictError(
+                    "a matching run of this community is in progress; try again when it is done"
+                )
+            run = await planning.start_run(
+                conn,
+                community_id=req.community_id,
+                horizon=horizon,
+                trigger=req.trigger,
+                requested_by=req.requested_by,
+                params_version=community.params_version,
+                params=params.as_json(),
+            )
+        except BaseException:
+            if locked:
+                await planning.run_unlock(conn, req.community_id)
+            await self.pool.release(conn)
+            raise
+        task = asyncio.create_task(
+            self._execute(conn, run, params, network), name=f"matching-run-{run.id}"
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return run, task
+
+    async def run(self, req: RunRequest) -> MatchingRun:
+        """Start a run and wait for it to finish (succeeded or failed)."""
+        _, task = await self.start(req)
+        return await task
+
+    async def _execute(
+        self, conn: asyncpg.Connection, run: MatchingRun, params: MatchingParams, network: Any
+    ) -> MatchingRun:
+        timings: dict[str, float] = {}
+        try:
+            async with asyncio.timeout(self.settings.matching_run_timeout_s):
+                t = time.perf_counter()
+                inp = await read_input(
+                    conn,
+                    run,
+                    params,
+                    network_path=network.path,
+                    snap_max_distance_m=self.settings.snap_max_distance_m,
+                )
+                timings["inputs_s"] = time.perf_counter() - t
+                t = time.perf_counter()
+                output = await self._plan(inp)
+                timings["worker_s"] = time.perf_counter() - t
+                timings.update(output.timings_s)
+                if output.violations:
+                    log.error(
+                        "matching run %s: the solver's result breaks %d rule(s); nothing is "
+                        "written: %s",
+                        run.id,
+                        len(output.violations),
+                        "; ".join(output.violations[:10]),
+                    )
+                    raise PlanRejectedError(
+                        "the solver's result failed the check: " + "; ".join(output.violations[:5])
+                    )
+                t = time.perf_counter()
+                final = await write_results(conn, run, inp, output, timings)
+                log.info(
+                    "matching run %s of community %s: %d of %d request(s) served, %d match(es)",
+                    run.id,
+                    run.community_id,
+                    final.served_count,
+                    final.requests_count,
+                    final.matches_count,
+                )
+                return final
+        except (Exception, asyncio.CancelledError) as exc:
+            error = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                error = f"the run took longer than {self.settings.matching_run_timeout_s:g} s"
+            if isinstance(exc, asyncio.CancelledError):
+                error = "cancelled: the service stopped during the run"
+            elif not isinstance(exc, MaasError | TimeoutError):
+                log.exception("matching run %s failed", run.id)
+            with contextlib.suppress(Exception):
+                await planning.fail_run(conn, run.id, error, timings)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            failed = await planning.get_run(conn, run.id)
+            assert failed is not None
+            return failed
+        finally:
+            with contextlib.suppress(Exception):
+                await planning.run_unlock(conn, run.community_id)
+            await self.pool.release(conn)
+
+    async def _plan(self, inp: PlanInput) -> PlanOutput:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, worker.plan, inp)
+
+    # ---- the scheduler ------------------------------------------------------------------
+
+    def start_scheduler(self) -> None:
+        """Every ``matching_interval_s``, run each community of the region that has open
+        requests in its horizon (communities with a run in progress are skipped)."""
+        if self.settings.matching_interval_s > 0 and self._scheduler is None:
+            self._scheduler = asyncio.create_task(self._schedule(), name="matching-scheduler")
+
+    async def _schedule(self) -> None:
+        interval = self.settings.matching_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("scheduled matching failed")
+
+    async def run_due(self) -> list[MatchingRun]:
+        """One scheduler tick."""
+        if self.network() is None:
+            return []
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            ids = await planning.region_communities(conn, self.settings.region)
+            due = []
+            for community_id in ids:
+                community = await planning.community_params(conn, community_id)
+                if community is None:
+                    continue
+                hours = params_from_settings(community.settings, time_limit_s=1.0).horizon_h
+                end = now + timedelta(hours=hours)
+                if await conn.fetchval(SQL_HAS_OPEN_REQUESTS, community_id, now, end):
+                    due.append(community_id)
+        done = []
+        for community_id in due:
+            try:
+                done.append(await self.run(RunRequest(community_id, trigger="scheduler")))
+            except ConflictError:
+                log.info("community %s: a run is in progress; skipped", community_id)
+        return done
+
+    async def close(self) -> None:
+        """Stop the scheduler; let running runs finish within the shutdown timeout."""
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        if self.tasks:
+            _, pending = await asyncio.wait(
+                set(self.tasks), timeout=self.settings.shutdown_timeout_s
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+
+# ---- inputs ------------------------------------------------------------------------------
+
+
+async def read_input(
+    conn: asyncpg.Connection,
+    run: MatchingRun,
+    params: MatchingParams,
+    *,
+    network_path: Any,
+    snap_max_distance_m: float,
+    now: datetime | None = None,
+) -> PlanInput:
+    """Everything the worker needs, as plain data (see the module docstring)."""
+    cid = run.community_id
+    now = now or datetime.now(UTC)
+    lower = max(run.horizon_start, now).replace(microsecond=0)
+    end = run.horizon_end
+    async with conn.transaction():
+        await planning.write_lock(conn, cid, shared=False)
+        left = await planning.end_matches_of_cancelled_rides(conn, cid)
+        for match_id in {m for m, _ in left}:
+            await bookings.settle(conn, match_id)
+        for match_id, request_id in left:
+            await conn.execute(bookings.SQL_DELETE_RIDER_STOPS, match_id, request_id)
+    offers = await planning.offers_in(conn, cid, lower, end)
+    requests = await planning.open_requests(conn, cid, lower, end)
+    held = await planning.held_stops(conn, cid, lower, end)
+    excluded: dict[uuid.UUID, set[str]] = {}
+    for offer_id, day, request_id in await planning.exclusions(conn, cid):
+        excluded.setdefault(request_id, set()).add(occurrence_key(offer_id, day))
+    ids = [r.id for r in requests]
+    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
+    for side in ("origin", "destination"):
+        for p in await planning.meeting_points_near(
+            conn, ids, side=side, max_walk_m=params.max_walk_m, walk_factor=WALK_DETOUR_FACTOR
+        ):
+            near.setdefault((p.request_id, side), []).append(
+                Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
+            )
+
+    def secs(at: datetime) -> int:
+        return int((at - lower).total_seconds())
+
+    # Held riders, by occurrence; an occurrence whose held trip already began takes no one.
+    held_by: dict[tuple[uuid.UUID, date], dict[uuid.UUID, list[planning.HeldStop]]] = {}
+    started: set[tuple[uuid.UUID, date]] = set()
+    for h in held:
+        key = (h.offer_id, h.occurrence_date)
+        held_by.setdefault(key, {}).setdefault(h.request_id, []).append(h)
+        if h.planned_at < lower:
+            started.add(key)
+
+    occurrences: list[OccurrenceIn] = []
+    riders: list[RequestIn] = []
+    for o in offers:
+        for day, earliest, latest in _occurrences(o, lower, end):
+            key = (o.id, day)
+            if key in started or latest < lower:
+                continue
+            held_here = held_by.get(key, {})
+            # Held riders were placed under the limits of their day: keep the driver's own
+            # limits for them, so a stricter community setting cannot strand them.
+            detour_min = (
+                o.max_detour_min if held_here else min(o.max_detour_min, params.max_detour_min)
+            )
+            detour_pct = (
+                o.max_detour_pct if held_here else min(o.max_detour_pct, params.max_detour_pct)
+            )
+            occ = OccurrenceIn(
+                offer_id=o.id,
+                occurrence_date=day,
+                person_id=o.person_id,
+                origin=Place(o.origin.lon, o.origin.lat),
+                destination=Place(o.destination.lon, o.destination.lat),
+                earliest_s=secs(max(earliest, lower)),
+                latest_s=secs(latest),
+                seats=o.seats,
+                max_detour_s=detour_min * 60,
+                max_detour_pct=float(detour_pct),
+                features=o.features,
+                held_request_ids=tuple(sorted(held_here)),
+                held_match_ids=tuple(sorted({s.match_id for st in held_here.values() for s in st})),
+            )
+            occurrences.append(occ)
+            for request_id, stops in held_here.items():
+                pickup = next((s for s in stops if s.kind == "pickup"), None)
+                dropoff = next((s for s in stops if s.kind == "dropoff"), None)
+                if pickup is None or dropoff is None:
+                    continue
+                riders.append(
+                    RequestIn(
+                        id=request_id,
+                        person_id=pickup.person_id,
+                        pickups=(
+                            Place(
+                                pickup.position.lon, pickup.position.lat, 0, pickup.meeting_point_id
+                            ),
+                        ),
+                        dropoffs=(
+                            Place(
+                                dropoff.position.lon,
+                                dropoff.position.lat,
+                                0,
+                                dropoff.meeting_point_id,
+                            ),
+                        ),
+                        earliest_pickup_s=max(
+                            secs(pickup.depart_earliest), secs(pickup.planned_at) - HELD_SLACK_S, 0
+                        ),
+                        latest_pickup_s=secs(pickup.planned_at) + HELD_SLACK_S,
+                        latest_dropoff_s=min(
+                            secs(pickup.arrive_latest), secs(dropoff.planned_at) + HELD_SLACK_S
+                        ),
+                        passengers=pickup.passengers,
+                        needs=pickup.needs,
+                        needs_help=pickup.needs_help,
+                        held_on=occ.key,
+                    )
+                )
+    for r in requests:
+        own_o = Place(r.origin.lon, r.origin.lat, 0, r.origin_meeting_point_id)
+        own_d = Place(r.destination.lon, r.destination.lat, 0, r.destination_meeting_point_id)
+        riders.append(
+            RequestIn(
+                id=r.id,
+                person_id=r.person_id,
+                pickups=(own_o, *_others(near.get((r.id, "origin"), []), own_o)),
+                dropoffs=(own_d, *_others(near.get((r.id, "destination"), []), own_d)),
+                earliest_pickup_s=secs(max(r.depart_earliest, lower)),
+                latest_dropoff_s=secs(r.arrive_latest),
+                passengers=r.passengers,
+                needs=r.needs,
+                needs_help=r.needs_help,
+                excluded_occurrences=frozenset(excluded.get(r.id, ())),
+            )
+        )
+    return PlanInput(
+        network_path=network_path,
+        snap_max_distance_m=snap_max_distance_m,
+        t0=lower,
+        params=params,
+        occurrences=tuple(occurrences),
+        requests=tuple(riders),
+    )
+
+
+def _others(places: list[Place], own: Place) -> list[Place]:
+    return [
+        p
+        for p in places
+        if p.meeting_point_id != own.meeting_point_id and (p.lon, p.lat) != (own.lon, own.lat)
+    ]
+
+
+def _occurrences(
+    o: planning.OfferRow, start: datetime, end: datetime
+) -> list[tuple[date, datetime, datetime]]:
+    if o.weekdays is None:
+        assert o.depart_earliest is not None
+        assert o.depart_latest is not None
+        day = o.depart_earliest.astimezone(ZoneInfo(o.time_zone)).date()
+        return [(day, o.depart_earliest, o.depart_latest)]
+    assert o.valid_from is not None
+    rule = WeeklyRule(
+        weekdays=o.weekdays,
+        local_depart_earliest=o.local_depart_earliest,
+        local_depart_latest=o.local_depart_latest,
+        valid_from=o.valid_from,
+        valid_until=o.valid_until,
+        exception_dates=o.exception_dates,
+        time_zone=o.time_zone,
+    )
+    return [(x.local_date, x.depart_earliest, x.depart_latest) for x in expand(rule, start, end)]
+
+
+# ---- results -----------------------------------------------------------------------------
+
+
+async def write_results(
+    conn: asyncpg.Connection,
+    run: MatchingRun,
+    inp: PlanInput,
+    output: PlanOutput,
+    timings: dict[str, float],
+) -> MatchingRun:
+    """The one transaction that replaces the community's proposals (module docstring, 4.)."""
+    t = time.perf_counter()
+    cid = run.community_id
+    open_ids = [r.id for r in inp.requests if r.held_on is None]
+    outcomes: dict[uuid.UUID, tuple[uuid.UUID | None, str | None]] = {}
+    async with conn.transaction():
+        await planning.write_lock(conn, cid, shared=False)
+        await planning.delete_proposed(conn, cid, inp.t0, run.horizon_end, open_ids)
+        proposed = [rid for route in output.routes for rid in route.request_ids]
+        free = await planning.still_free(conn, proposed)
+        offers_open = await planning.still_open_offers(conn, [r.offer_id for r in output.routes])
+        held_now = await planning.held_now(conn, [r.offer_id for r in output.routes])
+        matches = 0
+        for route in output.routes:
+            key = (route.offer_id, route.occurrence_date)
+            unchanged = (
+                route.offer_id in offers_open
+                and all(rid in free for rid in route.request_ids)
+                and held_now.get(key, set()) == set(route.held_request_ids)
+            )
+            if not unchanged:
+                for rid in route.request_ids:
+                    outcomes[rid] = (None, REASON_CHANGED)
+                continue
+            match_id = await planning.insert_proposal(
+                conn,
+                run_id=run.id,
+                community_id=cid,
+                offer_id=route.offer_id,
+                occurrence_date=route.occurrence_date,
+                departure_at=inp.t0 + timedelta(seconds=route.start_s),
+                params_version=run.params_version,
+                request_ids=route.request_ids,
+                stops=[
+                    ProposedStop(
+                        request_id=s.request_id,
+                        kind=s.kind,
+                        position=_point(s.place),
+                        meeting_point_id=s.place.meeting_point_id,
+                        planned_at=inp.t0 + timedelta(seconds=s.arrival_s),
+                    )
+                    for s in route.stops
+                ],
+                route=route.coordinates,
+            )
+            matches += 1
+            for rid in route.request_ids:
+                outcomes[rid] = (match_id, None)
+        for rid, reason in output.unserved.items():
+            outcomes.setdefault(rid, (None, reason))
+        for rid in open_ids:
+            # Every request the run considered has an outcome (the solver reports them all).
+            outcomes.setdefault(rid, (None, "not_chosen"))
+        await planning.insert_outcomes(
+            conn, run.id, [(rid, m, reason) for rid, (m, reason) in outcomes.items()]
+        )
+        served = sum(1 for m, _ in outcomes.values() if m is not None)
+        timings["write_s"] = time.perf_counter() - t
+        return await planning.finish_run(
+            conn,
+            run.id,
+            requests_count=len(open_ids),
+            occurrences_count=len(inp.occurrences),
+            served_count=served,
+            unserved_count=len(outcomes) - served,
+            matches_count=matches,
+            objective=output.objective,
+            solver_status=output.solver_status,
+            timings={k: round(v, 4) for k, v in timings.items()},
+        )
+
+
+def _point(place: Place) -> Point:
+    return Point(place.lon, place.lat)

@@ -1,0 +1,186 @@
+"""The process-pool side of a matching run (the aiohttp-demos imagetagger ``worker.py``
+pattern): :func:`warm` opens the region's road network once per worker process, memory-mapped
+from its cache directory; :func:`plan` takes plain data and returns plain data.
+
+:func:`plan` snaps every place, computes the travel-time matrix (cut off at the longest trip any
+driver may make: no leg of a feasible route is longer), builds the :class:`matching.Problem`,
+solves it, verifies the result with :func:`matching.check` and draws each driver's route along
+the roads. It never touches the database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+import matching
+from maas.errors import InputError
+from maas.planning.plan import (
+    Located,
+    PlanInput,
+    PlanOutput,
+    build_problem,
+    driver_budget_s,
+    read_result,
+)
+from maas.roads.network import RoadNetwork, Snap, to_int_seconds
+
+log = logging.getLogger("maas.planning.worker")
+
+# Per worker process: the networks opened so far, by cache directory (normally one; a new one
+# after the region is re-imported). This is process state, not shared between processes.
+_networks: dict[Path, RoadNetwork] = {}
+
+
+def warm(network_path: Path | None) -> None:
+    """Pool initializer: open (and index) the road network before the first run arrives."""
+    if network_path is not None:
+        _network(network_path)
+
+
+def _network(path: Path) -> RoadNetwork:
+    network = _networks.get(path)
+    if network is None:
+        network = RoadNetwork.open(path).prepare()
+        _networks[path] = network
+    return network
+
+
+def plan(inp: PlanInput) -> PlanOutput:
+    """Solve one run's input (see the module docstring)."""
+    if inp.network_path is None:
+        raise RuntimeError("no road network to plan on")
+    network = _network(inp.network_path)
+    return plan_on(network, inp)
+
+
+def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    points: list[tuple[float, float]] = []
+    seen: set[tuple[float, float]] = set()
+    for o in inp.occurrences:
+        for place in (o.origin, o.destination):
+            if (place.lon, place.lat) not in seen:
+                seen.add((place.lon, place.lat))
+                points.append((place.lon, place.lat))
+    for r in inp.requests:
+        for place in (*r.pickups, *r.dropoffs):
+            if (place.lon, place.lat) not in seen:
+                seen.add((place.lon, place.lat))
+                points.append((place.lon, place.lat))
+    snaps: list[Snap] = []
+    location_of: dict[tuple[float, float], int] = {}
+    for lon, lat in points:
+        try:
+            snap = network.snap(lon, lat, "point", inp.snap_max_distance_m)
+        except InputError:
+            continue  # a meeting point off the roads is simply not a candidate
+        location_of[(lon, lat)] = len(snaps)
+        snaps.append(snap)
+    timings["snap_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    matrix = _matrix(network, inp, snaps, location_of)
+    timings["matrix_s"] = time.perf_counter() - t
+
+    located = build_problem(inp, location_of, matrix)
+    problem = located.problem
+    t = time.perf_counter()
+    params = matching.SolveParams(
+        time_limit_s=inp.params.time_limit_s,
+        drop_penalty=inp.params.drop_penalty,
+        arc_cost_weight=inp.params.arc_cost_weight,
+    )
+    result = matching.solve(problem, params, seed=inp.params.seed)
+    timings["solve_s"] = time.perf_counter() - t
+    violations = matching.check(problem, result)
+    if violations:
+        return PlanOutput(
+            routes=(),
+            unserved={},
+            objective=result.objective,
+            solver_status=str(result.status),
+            violations=tuple(
+                f"{v.kind}: {v.message} ({v.driver_id}, {v.rider_id})" for v in violations
+            ),
+            timings_s=timings,
+            locations=len(snaps),
+        )
+
+    t = time.perf_counter()
+    coordinates = _geometries(network, located, result, snaps)
+    timings["routes_s"] = time.perf_counter() - t
+    routes, unserved = read_result(inp, located, result, coordinates)
+    return PlanOutput(
+        routes=tuple(routes),
+        unserved=unserved,
+        objective=result.objective,
+        solver_status=str(result.status),
+        violations=(),
+        timings_s=timings,
+        locations=len(snaps),
+    )
+
+
+def _matrix(
+    network: RoadNetwork,
+    inp: PlanInput,
+    snaps: list[Snap],
+    location_of: dict[tuple[float, float], int],
+) -> np.ndarray:
+    """The integer travel-time matrix, searched no farther than the longest allowed trip."""
+    starts: list[int] = []
+    ends: list[int] = []
+    placed = []
+    for o in inp.occurrences:
+        a = location_of.get((o.origin.lon, o.origin.lat))
+        b = location_of.get((o.destination.lon, o.destination.lat))
+        if a is not None and b is not None:
+            starts.append(a)
+            ends.append(b)
+            placed.append(o)
+    if not placed or not snaps:
+        # Nothing to drive: the solver only needs the shape (every rider goes unserved).
+        return np.zeros((len(snaps), len(snaps)), dtype=np.int64)
+    direct = network.travel_time_matrix([snaps[i] for i in starts], [snaps[i] for i in ends])
+    longest = 0.0
+    for k, o in enumerate(placed):
+        d = float(direct[k, k])
+        if np.isfinite(d):
+            longest = max(longest, d + driver_budget_s(o, round(d)))
+    full = network.travel_time_matrix(snaps, snaps, limit_s=longest + 1.0)
+    out = to_int_seconds(full).astype(np.int64)
+    np.fill_diagonal(out, 0)
+    return out
+
+
+def _geometries(
+    network: RoadNetwork, located: Located, result: matching.Result, snaps: list[Snap]
+) -> dict[str, tuple[tuple[float, float], ...]]:
+    """Each used driver's drive along the roads, start → stops → end."""
+    out: dict[str, tuple[tuple[float, float], ...]] = {}
+    problem = located.problem
+    for route in result.routes:
+        if not route.stops:
+            continue
+        d = problem.drivers[problem.driver_index(route.driver_id)]
+        sequence = [d.start, *(s.location for s in route.stops), d.end]
+        coords: list[tuple[float, float]] = []
+        for a, b in itertools.pairwise(sequence):
+            if a == b:
+                continue
+            leg = network.route(snaps[a], snaps[b])
+            if leg is None:
+                continue
+            more = leg.coordinates
+            if coords and more and coords[-1] == more[0]:
+                more = more[1:]
+            coords.extend(more)
+        if len(coords) >= 2:
+            out[route.driver_id] = tuple(coords)
+    return out
