@@ -62,3 +62,17 @@ async def db_conn(settings: Settings, migrated: None) -> AsyncIterator[asyncpg.C
     finally:
         await tx.rollback()
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def demo_region(settings: Settings, migrated: None) -> str:
+    """The demo region (Herrenberg) in the test database: imported once (about 6 s) unless a
+    previous session left it there; its graph cache is rebuilt from the database if needed."""
+    from maas.roads import region_exists
+    from maas.roads.importer import import_osm
+
+    async with db.connection(settings) as conn:
+        exists = await region_exists(conn, settings.region)
+    if not exists:
+        await import_osm(settings, settings.demo_osm_path, settings.region, progress=False)
+    return settings.region
