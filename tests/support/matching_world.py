@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import shapely
@@ -17,7 +18,9 @@ from shapely.geometry import box
 from maas.domain.models import Endpoint, Point
 from maas.domain.recurrence import WeeklyRule
 from maas.domain.rides import OfferDraft, RequestDraft
+from maas.planning.service import RunRequest, day_horizon
 from maas.store import communities, people, rides
+from maas.store.planning import MatchingRun
 
 # Village centres of the demo extract (OSM place points, snapped within metres of a road).
 GAERTRINGEN = Point(8.9031632, 48.6419208)
@@ -32,8 +35,6 @@ AREA = (8.65, 48.50, 9.00, 48.70)
 
 def tomorrow_at(hour: int, minute: int = 0) -> datetime:
     """Tomorrow at a Berlin wall-clock time, as UTC."""
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo("Europe/Berlin")
     day = (datetime.now(zone) + timedelta(days=1)).date()
     return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
@@ -147,3 +148,26 @@ def weekly_on(day: date, hour: int, minute: int = 0, window_min: int = 15) -> We
         local_depart_latest=time(end_minutes // 60, end_minutes % 60),
         valid_from=day - timedelta(days=7),
     )
+
+
+def tomorrow_run(world: World) -> RunRequest:
+    day = tomorrow_at(12).astimezone(ZoneInfo("Europe/Berlin")).date()
+    return RunRequest(world.community_id, horizon=day_horizon(day), trigger="test")
+
+
+async def matches_of(conn: asyncpg.Connection, run: MatchingRun) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, offer_id, occurrence_date, status, params_version, route, departure_at "
+        "FROM match WHERE run_id = $1 ORDER BY departure_at",
+        run.id,
+    )
+    return rows
+
+
+async def stops_of(conn: asyncpg.Connection, match_id: object) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT seq, kind::text AS kind, request_id, planned_at, position, meeting_point_id "
+        "FROM match_stop WHERE match_id = $1 ORDER BY seq",
+        match_id,
+    )
+    return rows

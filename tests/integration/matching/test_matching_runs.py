@@ -16,7 +16,10 @@ from support.matching_world import (
     HERRENBERG,
     NUFRINGEN,
     World,
+    matches_of,
+    stops_of,
     tomorrow_at,
+    tomorrow_run,
     weekly_on,
 )
 
@@ -25,34 +28,12 @@ from maas.domain.models import Point
 from maas.errors import ConflictError
 from maas.planning import plan as plan_mod
 from maas.planning.params import MatchingParams, walk_s
-from maas.planning.service import MatchingRunner, RunRequest, day_horizon, read_input
+from maas.planning.service import MatchingRunner, read_input
 from maas.store import planning
-from maas.store.planning import MatchingRun
 
 pytestmark = pytest.mark.db
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def tomorrow_run(world: World) -> RunRequest:
-    day = tomorrow_at(12).astimezone(BERLIN).date()
-    return RunRequest(world.community_id, horizon=day_horizon(day), trigger="test")
-
-
-async def matches_of(conn: asyncpg.Connection, run: MatchingRun) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, offer_id, occurrence_date, status, params_version, route, departure_at "
-        "FROM match WHERE run_id = $1 ORDER BY departure_at",
-        run.id,
-    )
-
-
-async def stops_of(conn: asyncpg.Connection, match_id: object) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT seq, kind::text AS kind, request_id, planned_at, position, meeting_point_id "
-        "FROM match_stop WHERE match_id = $1 ORDER BY seq",
-        match_id,
-    )
 
 
 async def test_run_proposes_a_match_with_stops_route_and_version(
@@ -101,14 +82,15 @@ async def test_unserved_requests_get_a_reason(
     run = await runner.run(tomorrow_run(world))
     assert run.status == "succeeded", run.error
     assert run.served_count == 0
-    reasons = {r: (await planning.latest_outcome(conn, r)) for r in (late, own, wheelchair)}
-    assert reasons[late] is not None
-    assert reasons[late].reason == "no_driver_in_time_window"
+    reasons = {}
+    for r in (late, own, wheelchair):
+        outcome = await planning.latest_outcome(conn, r)
+        assert outcome is not None
+        reasons[r] = outcome.reason
+    assert reasons[late] == "no_driver_in_time_window"
     # The driver is never matched with themself: no other driver is there.
-    assert reasons[own] is not None
-    assert reasons[own].reason == "no_driver_in_time_window"
-    assert reasons[wheelchair] is not None
-    assert reasons[wheelchair].reason == "needs_not_met"
+    assert reasons[own] == "no_driver_in_time_window"
+    assert reasons[wheelchair] == "needs_not_met"
 
 
 async def test_weekly_offer_occurs_on_the_run_day(
