@@ -12,9 +12,9 @@ from maas.settings import Settings
 
 @pytest.fixture(scope="session")
 def live_server(
-    settings: Settings, migrated: None, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings, demo_region: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """One running service for the whole session, on the test database."""
+    """One running service for the whole session, on the test database with the demo region."""
     server = start_server(settings, tmp_path_factory.mktemp("server") / "server.log")
     yield server
     server.stop()

@@ -32,12 +32,27 @@ def test_healthz_answers_with_a_request_id(live_server: LiveServer) -> None:
     assert len(headers["X-Request-Id"]) == 32
 
 
-def test_readyz_reports_each_check(live_server: LiveServer) -> None:
+def test_readyz_is_ready_with_the_demo_region(live_server: LiveServer) -> None:
     status, body, _ = get(live_server.base_url + "/readyz")
-    checks = body["checks"]
-    assert isinstance(checks, dict)
-    assert checks["database"] == "ok"
-    assert status == (200 if checks["road_network"] == "ok" else 503)
+    assert (status, body) == (
+        200,
+        {"status": "ready", "checks": {"database": "ok", "road_network": "ok"}},
+    )
+
+
+def test_readyz_says_what_is_missing(settings: Settings, migrated: None, tmp_path: Path) -> None:
+    server = start_server(settings, tmp_path / "server.log", MAAS_REGION="atlantis")
+    try:
+        status, body, _ = get(server.base_url + "/readyz")
+    finally:
+        server.stop()
+    assert status == 503
+    assert body["status"] == "not ready"
+    assert body["checks"] == {
+        "database": "ok",
+        "road_network": "region 'atlantis' has not been imported; run: python -m maas "
+        "import-osm data/demo/herrenberg.osm.pbf --region atlantis",
+    }
 
 
 def test_unknown_path_is_a_problem_document(live_server: LiveServer) -> None:
