@@ -81,6 +81,8 @@ def api_routes() -> list[ApiRoute]:
             "List communities",
             "communities",
             query=(*page, "region"),
+            response="community",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -91,6 +93,7 @@ def api_routes() -> list[ApiRoute]:
             roles="admins",
             body="community-create",
             ok="201",
+            response="community",
         ),
         ApiRoute(
             "GET",
@@ -98,6 +101,7 @@ def api_routes() -> list[ApiRoute]:
             communities.get_community,
             "Get a community",
             "communities",
+            response="community",
         ),
         ApiRoute(
             "PATCH",
@@ -107,6 +111,7 @@ def api_routes() -> list[ApiRoute]:
             "communities",
             roles=staff,
             body="community-patch",
+            response="community",
         ),
         ApiRoute(
             "GET",
@@ -115,6 +120,8 @@ def api_routes() -> list[ApiRoute]:
             "List meeting points",
             "meeting points",
             query=(*page, "kind"),
+            response="meeting-point",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -125,6 +132,7 @@ def api_routes() -> list[ApiRoute]:
             roles=staff,
             body="meeting-point-create",
             ok="201",
+            response="meeting-point",
         ),
         ApiRoute(
             "GET",
@@ -132,6 +140,7 @@ def api_routes() -> list[ApiRoute]:
             communities.get_meeting_point,
             "Get a meeting point",
             "meeting points",
+            response="meeting-point",
         ),
         ApiRoute(
             "DELETE",
@@ -143,9 +152,14 @@ def api_routes() -> list[ApiRoute]:
             ok="204",
         ),
         # People, roles and tokens
-        ApiRoute("GET", "/v1/me", people.me, "The caller", "people"),
+        ApiRoute("GET", "/v1/me", people.me, "The caller", "people", response="person"),
         ApiRoute(
-            "GET", "/v1/me/export", people.export_me, "Export all of the caller's data", "people"
+            "GET",
+            "/v1/me/export",
+            people.export_me,
+            "Export all of the caller's data",
+            "people",
+            response="export",
         ),
         ApiRoute(
             "DELETE",
@@ -163,6 +177,8 @@ def api_routes() -> list[ApiRoute]:
             "people",
             roles=staff,
             query=("limit", "cursor", "community_id"),
+            response="person",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -173,6 +189,7 @@ def api_routes() -> list[ApiRoute]:
             roles=staff + "; only admins grant admin or operator rights",
             body="person-create",
             ok="201",
+            response="person",
         ),
         ApiRoute(
             "GET",
@@ -181,6 +198,7 @@ def api_routes() -> list[ApiRoute]:
             "Get a person",
             "people",
             roles="the person, " + staff,
+            response="person",
         ),
         ApiRoute(
             "PATCH",
@@ -190,6 +208,7 @@ def api_routes() -> list[ApiRoute]:
             "people",
             roles="the person, " + staff,
             body="person-patch",
+            response="person",
         ),
         ApiRoute(
             "GET",
@@ -198,6 +217,8 @@ def api_routes() -> list[ApiRoute]:
             "List a person's tokens",
             "tokens",
             roles="the person, " + staff,
+            response="token",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -208,6 +229,7 @@ def api_routes() -> list[ApiRoute]:
             roles="the person, " + staff,
             body="token-create",
             ok="201",
+            response="token",
         ),
         ApiRoute(
             "DELETE",
@@ -228,6 +250,8 @@ def api_routes() -> list[ApiRoute]:
             roles="drivers (own), " + staff,
             query=lst,
             statuses=ride_statuses,
+            response="offer",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -238,6 +262,7 @@ def api_routes() -> list[ApiRoute]:
             roles="drivers; " + staff + " for someone (person_id)",
             body="offer-create",
             ok="201",
+            response="offer",
         ),
         ApiRoute(
             "GET",
@@ -246,6 +271,7 @@ def api_routes() -> list[ApiRoute]:
             "Get a ride offer",
             "offers",
             roles="its driver, " + staff,
+            response="offer",
         ),
         ApiRoute(
             "PATCH",
@@ -255,6 +281,7 @@ def api_routes() -> list[ApiRoute]:
             "offers",
             roles="its driver, " + staff,
             body="offer-patch",
+            response="offer",
         ),
         ApiRoute(
             "POST",
@@ -263,6 +290,7 @@ def api_routes() -> list[ApiRoute]:
             "Cancel a ride offer",
             "offers",
             roles="its driver, " + staff,
+            response="offer",
         ),
         ApiRoute(
             "GET",
@@ -273,6 +301,8 @@ def api_routes() -> list[ApiRoute]:
             roles="riders (own), " + staff,
             query=lst,
             statuses=ride_statuses,
+            response="request",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -283,6 +313,7 @@ def api_routes() -> list[ApiRoute]:
             roles="riders; " + staff + " for someone (person_id)",
             body="request-create",
             ok="201",
+            response="request",
         ),
         ApiRoute(
             "GET",
@@ -291,6 +322,7 @@ def api_routes() -> list[ApiRoute]:
             "Get a ride request",
             "requests",
             roles="its rider, " + staff,
+            response="request",
         ),
         ApiRoute(
             "POST",
@@ -299,6 +331,7 @@ def api_routes() -> list[ApiRoute]:
             "Cancel a ride request",
             "requests",
             roles="its rider, " + staff,
+            response="request",
         ),
         # Matches (read side)
         ApiRoute(
@@ -310,6 +343,8 @@ def api_routes() -> list[ApiRoute]:
             roles="the driver and riders of each, " + staff,
             query=lst,
             statuses=matches.MATCH_STATUSES,
+            response="match",
+            page=True,
         ),
         ApiRoute(
             "GET",
@@ -318,6 +353,7 @@ def api_routes() -> list[ApiRoute]:
             "Get a match",
             "matches",
             roles="its driver and riders, " + staff,
+            response="match",
         ),
     ]
 

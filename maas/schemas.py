@@ -85,13 +85,20 @@ def error_field(error: ValidationError) -> str:
 
 @dataclass
 class SchemaRegistry:
-    """Every ``*.json`` schema of a directory, by file name without ``.json``."""
+    """Every ``*.json`` body schema of a directory, by file name without ``.json``, and the
+    response schemas of its ``responses/`` directory."""
 
     directory: Path = SCHEMA_DIR
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What the API answers (``schemas/responses/``): documentation, and checked by tests."""
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for path in sorted((self.directory / "responses").glob("*.json")):
+            schema = json.loads(path.read_text())
+            Draft202012Validator.check_schema(schema)
+            self.responses[path.stem] = schema
         checker = format_checker()
         for path in sorted(self.directory.glob("*.json")):
             if path.name == "openapi.json":

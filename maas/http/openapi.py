@@ -96,6 +96,9 @@ class ApiRoute:
     ok: str = "200"
     public: bool = False
     media_type: str = "application/json"
+    response: str | None = None
+    """The answer's schema in ``schemas/responses/`` (a page of them if ``page``)."""
+    page: bool = False
 
 
 def _schema_name(file_stem: str) -> str:
@@ -103,12 +106,15 @@ def _schema_name(file_stem: str) -> str:
 
 
 def _rewrite_refs(node: Any, base: str) -> Any:
-    """Local ``#/$defs/x`` references, pointed at the schema's place in the document."""
+    """Local ``#/$defs/x`` references, pointed at the schema's place in the document, and
+    ``other.json`` references at that schema's component."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
                 out[key] = base + value[1:]
+            elif key == "$ref" and isinstance(value, str) and value.endswith(".json"):
+                out[key] = "#/components/schemas/" + _schema_name(value.removesuffix(".json"))
             else:
                 out[key] = _rewrite_refs(value, base)
         return out
@@ -120,10 +126,22 @@ def _rewrite_refs(node: Any, base: str) -> Any:
 def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 document of these routes."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
-    for stem, schema in sorted(registry.schemas.items()):
+    for stem, schema in sorted({**registry.schemas, **registry.responses}.items()):
         name = _schema_name(stem)
         body = {k: v for k, v in copy.deepcopy(schema).items() if k != "$schema"}
         schemas[name] = _rewrite_refs(body, f"#/components/schemas/{name}")
+    for stem in sorted(registry.responses):
+        name = _schema_name(stem)
+        schemas[name + "Page"] = {
+            "type": "object",
+            "description": f"One page of {name} items; pass next_cursor as cursor for the next.",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+            "required": ["items", "next_cursor"],
+            "additionalProperties": False,
+        }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         operation: dict[str, Any] = {
@@ -133,7 +151,12 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             "tags": [route.tag],
         }
         params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
             for name in re.findall(r"\{(\w+)\}", route.path)
         ]
         for name in route.query:
@@ -163,10 +186,12 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
                     }
                 },
             }
+        ok_schema: dict[str, Any] = {"type": _BODY_TYPE[route.media_type]}
+        if route.response is not None:
+            name = _schema_name(route.response) + ("Page" if route.page else "")
+            ok_schema = {"$ref": f"#/components/schemas/{name}"}
         ok_content = (
-            {}
-            if route.ok == "204"
-            else {"content": {route.media_type: {"schema": {"type": _BODY_TYPE[route.media_type]}}}}
+            {} if route.ok == "204" else {"content": {route.media_type: {"schema": ok_schema}}}
         )
         responses: dict[str, Any] = {route.ok: {"description": "Success", **ok_content}}
         if not route.public:

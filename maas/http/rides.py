@@ -230,7 +230,9 @@ async def build_offer(
         zone = rec.get("time_zone", "Europe/Berlin")
         today = now.astimezone(ZoneInfo(zone)).date()
         valid_from = parse_date(rec["valid_from"], "recurrence.valid_from")
-        if valid_from < today:
+        # A running weekly offer keeps its start date when edited; a new start is not past.
+        unchanged_start = existing is not None and existing.valid_from == valid_from
+        if valid_from < today and not unchanged_start:
             raise InputError("recurrence.valid_from", "lies in the past")
         weekly = make_weekly_rule(
             weekdays=list(rec["weekdays"]),

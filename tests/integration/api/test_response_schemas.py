@@ -1,0 +1,64 @@
+"""Real answers match the response schemas the OpenAPI document publishes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from support.api_bodies import at, offer_body, request_body
+from support.api_world import ApiClient, World
+
+from maas.app import api_routes
+from maas.http.openapi import build_document
+from maas.schemas import SchemaRegistry, format_checker
+
+
+@pytest.fixture(scope="module")
+def components() -> dict[str, Any]:
+    return build_document(api_routes(), SchemaRegistry())["components"]  # type: ignore[no-any-return]
+
+
+def check(components: dict[str, Any], name: str, instance: Any) -> None:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+    errors = list(
+        Draft202012Validator(schema, format_checker=format_checker()).iter_errors(instance)
+    )
+    assert not errors, [e.message for e in errors]
+
+
+async def test_answers_follow_the_schemas(
+    client: ApiClient, world: World, components: dict[str, Any]
+) -> None:
+    driver, rider = world["both_west"].headers, world["rider_west"].headers
+    weekly = offer_body()
+    del weekly["depart_earliest"], weekly["depart_latest"]
+    weekly["recurrence"] = {
+        "weekdays": [1, 3, 5],
+        "depart_earliest": "07:30",
+        "depart_latest": "08:00",
+        "valid_from": at(0)[:10],
+        "exception_dates": [at(72)[:10]],
+    }
+    for body in (offer_body(), weekly):
+        r = await client.post("/v1/offers", json=body, headers=driver)
+        check(components, "Offer", await r.json())
+    r = await client.post("/v1/requests", json=request_body(), headers=rider)
+    check(components, "Request", await r.json())
+    pages = {
+        "/v1/offers": "OfferPage",
+        "/v1/requests": "RequestPage",
+        "/v1/matches": "MatchPage",
+        "/v1/communities": "CommunityPage",
+        "/v1/meeting-points": "MeetingPointPage",
+        "/v1/people": "PersonPage",
+        f"/v1/people/{world['admin'].id}/tokens": "TokenPage",
+    }
+    for path, name in pages.items():
+        r = await client.get(path, params={"limit": "200"}, headers=world["admin"].headers)
+        page = await r.json()
+        check(components, name, page)
+    r = await client.get("/v1/me/export", headers=driver)
+    check(components, "Export", await r.json())
+    r = await client.post(f"/v1/people/{world['both_west'].id}/tokens", json={}, headers=driver)
+    check(components, "Token", await r.json())
