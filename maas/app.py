@@ -9,7 +9,7 @@ from aiohttp import web
 
 from maas import appkeys, db
 from maas.errors import MaasError
-from maas.http import communities, health, matches, openapi, people, rides
+from maas.http import communities, health, matches, matching, openapi, people, rides
 from maas.http.openapi import ApiRoute
 from maas.http.problems import request_context_middleware
 from maas.schemas import SchemaRegistry
@@ -355,6 +355,8 @@ def api_routes() -> list[ApiRoute]:
             roles="its driver and riders, " + staff,
             response="match",
         ),
+        # Matching runs and the booking lifecycle
+        *matching.api_routes(),
     ]
 
 
@@ -381,5 +383,6 @@ def create_app(settings: Settings, *, load_roads: bool = True) -> web.Applicatio
     else:
         app[appkeys.ROAD_NETWORK] = None
         app[appkeys.ROAD_NETWORK_ERROR] = "road network loading is switched off"
+    app.cleanup_ctx.append(matching.matching_ctx)
     setup_routes(app)
     return app
