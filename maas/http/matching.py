@@ -309,6 +309,7 @@ def api_routes() -> list[ApiRoute]:
             roles=staff,
             body="matching-run-create",
             ok="202",
+            response="matching-run",
         ),
         ApiRoute(
             "GET",
@@ -317,6 +318,8 @@ def api_routes() -> list[ApiRoute]:
             "The community's latest matching runs",
             "matching",
             roles=staff,
+            response="matching-run",
+            page=True,
         ),
         ApiRoute(
             "GET",
@@ -325,6 +328,7 @@ def api_routes() -> list[ApiRoute]:
             "Get a matching run",
             "matching",
             roles=staff,
+            response="matching-run",
         ),
         ApiRoute(
             "GET",
@@ -333,6 +337,7 @@ def api_routes() -> list[ApiRoute]:
             "What the latest matching run decided for a request, and why",
             "requests",
             roles="its rider, " + staff,
+            response="request-outcome",
         ),
         ApiRoute(
             "POST",
@@ -342,6 +347,7 @@ def api_routes() -> list[ApiRoute]:
             "matches",
             roles="its driver and riders; " + staff + " on their behalf",
             body="match-action",
+            response="match",
         ),
         ApiRoute(
             "POST",
@@ -351,6 +357,7 @@ def api_routes() -> list[ApiRoute]:
             "matches",
             roles="its driver and riders; " + staff + " on their behalf",
             body="match-action",
+            response="match",
         ),
         ApiRoute(
             "POST",
@@ -360,6 +367,7 @@ def api_routes() -> list[ApiRoute]:
             "matches",
             roles="its driver and riders; " + staff + " on their behalf",
             body="match-action",
+            response="match",
         ),
         ApiRoute(
             "POST",
@@ -368,6 +376,7 @@ def api_routes() -> list[ApiRoute]:
             "Mark a confirmed ride as completed",
             "matches",
             roles=staff,
+            response="match",
         ),
         ApiRoute(
             "POST",
@@ -376,5 +385,6 @@ def api_routes() -> list[ApiRoute]:
             "Mark a confirmed ride as a no-show",
             "matches",
             roles=staff,
+            response="match",
         ),
     ]

@@ -17,12 +17,16 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 import shapely
+from jsonschema import Draft202012Validator
 from shapely.geometry import box
 from support.matching_world import GAERTRINGEN, HERRENBERG, NUFRINGEN, tomorrow_at
 from support.server import LiveServer, start_server
 
 from maas import db
+from maas.app import api_routes
 from maas.domain.models import Point
+from maas.http.openapi import build_document
+from maas.schemas import SchemaRegistry, format_checker
 from maas.settings import Settings
 from maas.store import communities, people, planning
 from maas.store.planning import ProposedStop
@@ -141,6 +145,14 @@ async def wait_for_run(http: aiohttp.ClientSession, scene: Scene, run_id: str) -
     raise AssertionError("the run did not finish within 120 s")
 
 
+def conforms(name: str, instance: Any) -> None:
+    """The answer follows its published response schema."""
+    components = build_document(api_routes(), SchemaRegistry())["components"]
+    schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+    validator = Draft202012Validator(schema, format_checker=format_checker())
+    assert not [e.message for e in validator.iter_errors(instance)]
+
+
 def point(p: Point) -> dict[str, float]:
     return {"lon": p.lon, "lat": p.lat}
 
@@ -194,11 +206,19 @@ async def test_offer_request_run_accept_confirm(scene: Scene, http: aiohttp.Clie
     elapsed = clock.perf_counter() - started
     assert run["status"] == "succeeded", run["error"]
     assert run["counts"]["served"] == 1
+    conforms("MatchingRun", run)
+    status, runs = await call(
+        http, scene, "GET", f"/v1/communities/{scene.community_id}/matching-runs", scene.admin
+    )
+    assert status == 200
+    conforms("MatchingRunPage", runs)
+    assert runs["items"][0]["id"] == run["id"]
     print(f"\nrun on the demo region: {elapsed:.2f} s end to end, timings {run['timings_s']}")
 
     status, outcome = await call(http, scene, "GET", f"/v1/requests/{request['id']}/outcome", rider)
     assert status == 200
     assert outcome["outcome"]["served"] is True
+    conforms("RequestOutcome", outcome)
     match_id = outcome["outcome"]["match_id"]
 
     status, seen = await call(http, scene, "GET", f"/v1/matches/{match_id}", scene.admin)
@@ -218,6 +238,7 @@ async def test_offer_request_run_accept_confirm(scene: Scene, http: aiohttp.Clie
     status, body = await call(http, scene, "POST", f"/v1/matches/{match_id}/accept", rider)
     assert status == 200, body
     assert body["status"] == "confirmed"
+    conforms("Match", body)
     assert body["route"]["type"] == "LineString"
     status, problem = await call(http, scene, "POST", f"/v1/matches/{match_id}/decline", rider)
     assert status == 409
