@@ -10,6 +10,7 @@ from aiohttp import web
 from maas import appkeys, db
 from maas.errors import MaasError
 from maas.http import communities, health, matches, matching, openapi, people, rides
+from maas.http.common import RIDE_LIST_PARAMETERS
 from maas.http.openapi import ApiRoute
 from maas.http.problems import request_context_middleware
 from maas.schemas import SchemaRegistry
@@ -49,8 +50,7 @@ async def _road_network_ctx(app: web.Application) -> AsyncIterator[None]:
 def api_routes() -> list[ApiRoute]:
     """The documented API: each operation, who may call it and what it takes. The OpenAPI
     document is built from this table (and the JSON Schemas), never written by hand."""
-    lst = ("limit", "cursor", "community_id", "status", "from", "to", "bbox")
-    page = ("limit", "cursor", "community_id", "bbox")
+    lst = RIDE_LIST_PARAMETERS
     staff = "operators (of their communities) and admins"
     ride_statuses = rides.RIDE_STATUSES
     return [
@@ -80,7 +80,7 @@ def api_routes() -> list[ApiRoute]:
             communities.list_communities,
             "List communities",
             "communities",
-            query=(*page, "region"),
+            query=communities.COMMUNITY_LIST_PARAMETERS,
             response="community",
             page=True,
         ),
@@ -119,7 +119,7 @@ def api_routes() -> list[ApiRoute]:
             communities.list_meeting_points,
             "List meeting points",
             "meeting points",
-            query=(*page, "kind"),
+            query=communities.MEETING_POINT_LIST_PARAMETERS,
             response="meeting-point",
             page=True,
         ),
@@ -176,7 +176,7 @@ def api_routes() -> list[ApiRoute]:
             "List people",
             "people",
             roles=staff,
-            query=("limit", "cursor", "community_id"),
+            query=people.PEOPLE_LIST_PARAMETERS,
             response="person",
             page=True,
         ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -123,13 +123,20 @@ def point_json(point: Point | None) -> dict[str, float] | None:
     return None if point is None else {"lon": round(point.lon, 7), "lat": round(point.lat, 7)}
 
 
+RIDE_LIST_PARAMETERS = ("limit", "cursor", "community_id", "status", "from", "to", "bbox")
+"""What the lists of offers, requests and matches take; other lists take a subset."""
+
+
 def list_filter(
-    query: Mapping[str, str], *, allowed: frozenset[str] = frozenset(), statuses: tuple[str, ...]
+    query: Mapping[str, str],
+    *,
+    accepted: Collection[str] = RIDE_LIST_PARAMETERS,
+    statuses: tuple[str, ...] = (),
 ) -> ListFilter:
-    """The common list parameters: limit, cursor, community_id, status, from, to, bbox."""
-    known = {"limit", "cursor", "community_id", "status", "from", "to", "bbox"} | allowed
+    """The list parameters (limit, cursor, community_id, status, from, to, bbox); a parameter
+    this list does not take is an error rather than silently ignored."""
     for name in query:
-        if name not in known:
+        if name not in accepted:
             raise InputError(name, "is not a parameter of this list")
     limit = 50
     if "limit" in query:

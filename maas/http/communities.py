@@ -32,6 +32,8 @@ from maas.http.common import (
 from maas.store import communities
 
 KINDS = ("mitfahrbank", "bus_stop", "parking", "other")
+COMMUNITY_LIST_PARAMETERS = ("limit", "cursor", "bbox", "region")
+MEETING_POINT_LIST_PARAMETERS = ("limit", "cursor", "community_id", "bbox", "kind")
 
 
 def community_json(c: Community, who: Principal) -> dict[str, Any]:
@@ -88,7 +90,7 @@ async def _community_or_404(conn: asyncpg.Connection, request: web.Request) -> C
 
 async def list_communities(request: web.Request) -> web.Response:
     who = await principal(request)
-    flt = list_filter(request.query, allowed=frozenset({"region"}), statuses=())
+    flt = list_filter(request.query, accepted=COMMUNITY_LIST_PARAMETERS)
     async with pool(request).acquire() as conn:
         page = await communities.list_communities(conn, flt, region=request.query.get("region"))
     return web.json_response(page_json(page, lambda c: community_json(c, who)))
@@ -135,7 +137,7 @@ async def patch_community(request: web.Request) -> web.Response:
 
 async def list_meeting_points(request: web.Request) -> web.Response:
     await principal(request)
-    flt = list_filter(request.query, allowed=frozenset({"kind"}), statuses=())
+    flt = list_filter(request.query, accepted=MEETING_POINT_LIST_PARAMETERS)
     kind = request.query.get("kind")
     if kind is not None and kind not in KINDS:
         raise InputError("kind", f"must be one of {', '.join(KINDS)}")

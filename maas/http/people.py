@@ -31,7 +31,7 @@ from maas.http.rides import offer_json, request_json
 from maas.store import communities, matches, people, rides
 from maas.store.common import ListFilter
 
-STAFF_ROLES = frozenset({"admin"})
+PEOPLE_LIST_PARAMETERS = ("limit", "cursor", "community_id")
 
 
 def person_json(p: Person) -> dict[str, Any]:
@@ -136,7 +136,7 @@ async def list_people(request: web.Request) -> web.Response:
     who = await principal(request)
     if not (who.is_admin or who.is_operator):
         raise ForbiddenError("only operators and admins list people; see /v1/me")
-    flt = list_filter(request.query, statuses=())
+    flt = list_filter(request.query, accepted=PEOPLE_LIST_PARAMETERS)
     async with pool(request).acquire() as conn:
         page = await people.list_people(
             conn, flt, all_communities=who.is_admin, scope=sorted(who.operator_of)

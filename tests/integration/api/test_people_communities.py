@@ -174,3 +174,16 @@ async def test_meeting_points_as_ride_ends(client: ApiClient, world: World) -> N
     assert r.status == 204
     r = await client.get(f"/v1/meeting-points/{mp['id']}", headers=op)
     assert r.status == 404
+
+
+async def test_lists_refuse_parameters_they_do_not_take(client: ApiClient, world: World) -> None:
+    admin = world["admin"].headers
+    for path, bad in (
+        ("/v1/people", "status=open"),
+        ("/v1/people", "bbox=8,48,9,49"),
+        ("/v1/communities", "community_id=" + str(world.west)),
+        ("/v1/meeting-points", "from=2030-01-01T00:00:00Z"),
+    ):
+        r = await client.get(f"{path}?{bad}", headers=admin)
+        assert r.status == 422, (path, bad)
+        assert (await r.json())["field"] == bad.split("=")[0]
