@@ -277,15 +277,23 @@ async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
     half-way."""
     settings = app[appkeys.SETTINGS]
     network = app[appkeys.ROAD_NETWORK]
-    executor = ProcessPoolExecutor(
-        max_workers=settings.worker_processes,
-        mp_context=multiprocessing.get_context("forkserver"),
-        initializer=worker.warm,
-        initargs=(getattr(network, "path", None),),
-    )
+
+    def make_executor() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=settings.worker_processes,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=worker.warm,
+            initargs=(getattr(network, "path", None),),
+        )
+
+    executor = make_executor()
     app[appkeys.WORKERS] = executor
     runner = MatchingRunner(
-        settings, app[appkeys.DB_POOL], executor, lambda: app[appkeys.ROAD_NETWORK]
+        settings,
+        app[appkeys.DB_POOL],
+        executor,
+        lambda: app[appkeys.ROAD_NETWORK],
+        make_executor=make_executor,
     )
     app[appkeys.MATCHING] = runner
     runner.start_scheduler()
@@ -293,7 +301,8 @@ async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runner.close()
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        if runner.executor is not None:
+            await asyncio.to_thread(runner.executor.shutdown, wait=True, cancel_futures=True)
 
 
 def api_routes() -> list[ApiRoute]:

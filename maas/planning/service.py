@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -111,11 +111,14 @@ class MatchingRunner:
         pool: asyncpg.Pool,
         executor: Executor | None,
         network: Callable[[], Any],
+        *,
+        make_executor: Callable[[], Executor] | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.executor = executor
         self.network = network
+        self.make_executor = make_executor
         self.tasks: set[asyncio.Task[MatchingRun]] = set()
         self._scheduler: asyncio.Task[None] | None = None
 
@@ -236,7 +239,17 @@ class MatchingRunner:
 
     async def _plan(self, inp: PlanInput) -> PlanOutput:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, worker.plan, inp)
+        executor = self.executor
+        try:
+            return await loop.run_in_executor(executor, worker.plan, inp)
+        except BrokenExecutor:
+            # A worker died (killed, out of memory): this run fails, the next gets new workers.
+            if self.make_executor is not None and executor is self.executor:
+                log.error("a matching worker process died; starting new ones")
+                self.executor = self.make_executor()
+                if executor is not None:
+                    executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
     # ---- the scheduler ------------------------------------------------------------------
 

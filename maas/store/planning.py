@@ -33,7 +33,14 @@ SQL_RUN_UNLOCK = "SELECT pg_advisory_unlock($1::int, hashtext($2::text))"
 SQL_WRITE_LOCK = "SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))"
 SQL_WRITE_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1::int, hashtext($2::text))"
 
-SQL_COMMUNITY = "SELECT id, region, settings, params_version FROM community WHERE id = $1"
+# A run's parameters are the community's current version (maas.store.params), read together
+# with its number so that the run records exactly the version it used.
+SQL_COMMUNITY = """
+SELECT c.id, c.region, COALESCE(v.params, '{}'::jsonb) AS settings, c.params_version
+FROM community c
+LEFT JOIN community_params_version v ON v.community_id = c.id AND v.version = c.params_version
+WHERE c.id = $1
+"""
 SQL_REGION_COMMUNITIES = "SELECT id FROM community WHERE region = $1 ORDER BY created_at, id"
 
 SQL_FAIL_STALE_RUNS = """
@@ -143,12 +150,16 @@ SQL_MEETING_POINTS_NEAR_ORIGIN = """
 SELECT q.id AS request_id, mp.id AS meeting_point_id, mp.position, mp.distance_m
 FROM ride_request q
 CROSS JOIN LATERAL (
-    SELECT p.id, p.position,
-           ST_Distance(p.position::geography, q.origin::geography) AS distance_m
-    FROM meeting_point p
-    WHERE ST_DWithin(p.position::geography, q.origin::geography,
-                     LEAST(q.max_walk_m, $2) / $3::float8)
-    ORDER BY distance_m, p.id
+    SELECT * FROM (
+        -- Two meeting points at the same spot (a bench and a bus stop) are one candidate.
+        SELECT DISTINCT ON (p.position) p.id, p.position,
+               ST_Distance(p.position::geography, q.origin::geography) AS distance_m
+        FROM meeting_point p
+        WHERE ST_DWithin(p.position::geography, q.origin::geography,
+                         LEAST(q.max_walk_m, $2) / $3::float8)
+        ORDER BY p.position, p.id
+    ) d
+    ORDER BY distance_m, id
     LIMIT $4
 ) mp
 WHERE q.id = ANY($1::uuid[])
@@ -157,12 +168,16 @@ SQL_MEETING_POINTS_NEAR_DESTINATION = """
 SELECT q.id AS request_id, mp.id AS meeting_point_id, mp.position, mp.distance_m
 FROM ride_request q
 CROSS JOIN LATERAL (
-    SELECT p.id, p.position,
-           ST_Distance(p.position::geography, q.destination::geography) AS distance_m
-    FROM meeting_point p
-    WHERE ST_DWithin(p.position::geography, q.destination::geography,
-                     LEAST(q.max_walk_m, $2) / $3::float8)
-    ORDER BY distance_m, p.id
+    SELECT * FROM (
+        -- Two meeting points at the same spot (a bench and a bus stop) are one candidate.
+        SELECT DISTINCT ON (p.position) p.id, p.position,
+               ST_Distance(p.position::geography, q.destination::geography) AS distance_m
+        FROM meeting_point p
+        WHERE ST_DWithin(p.position::geography, q.destination::geography,
+                         LEAST(q.max_walk_m, $2) / $3::float8)
+        ORDER BY p.position, p.id
+    ) d
+    ORDER BY distance_m, id
     LIMIT $4
 ) mp
 WHERE q.id = ANY($1::uuid[])
@@ -223,6 +238,7 @@ class CommunityParams:
     id: uuid.UUID
     region: str
     settings: dict[str, Any]
+    """The parameters of the current version (``community_params_version.params``)."""
     params_version: int
 
 
