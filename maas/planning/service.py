@@ -500,7 +500,14 @@ async def write_results(
     outcomes: dict[uuid.UUID, tuple[uuid.UUID | None, str | None]] = {}
     async with conn.transaction():
         await planning.write_lock(conn, cid, shared=False)
-        await planning.delete_proposed(conn, cid, inp.t0, run.horizon_end, open_ids)
+        await planning.delete_proposed(
+            conn,
+            cid,
+            inp.t0,
+            run.horizon_end,
+            open_ids,
+            [(o.offer_id, o.occurrence_date) for o in inp.occurrences],
+        )
         proposed = [rid for route in output.routes for rid in route.request_ids]
         free = await planning.still_free(conn, proposed)
         offers_open = await planning.still_open_offers(conn, [r.offer_id for r in output.routes])

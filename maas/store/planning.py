@@ -186,12 +186,15 @@ SQL_MEETING_POINT_POSITIONS = "SELECT id, position FROM meeting_point WHERE id =
 
 # ---- results ------------------------------------------------------------------------------
 
+# The proposals a run replaces: untouched ones of its community departing in its horizon, and
+# any holding one of its requests or occurrences.
 SQL_DELETE_PROPOSED = """
 DELETE FROM match m
 WHERE m.status = 'proposed'
-  AND ((m.community_id = $1 AND m.departure_at >= $2::timestamptz - interval '1 day'
-        AND m.departure_at < $3)
-       OR m.id IN (SELECT r.match_id FROM match_rider r WHERE r.request_id = ANY($4::uuid[])))
+  AND ((m.community_id = $1 AND m.departure_at >= $2 AND m.departure_at < $3)
+       OR m.id IN (SELECT r.match_id FROM match_rider r WHERE r.request_id = ANY($4::uuid[]))
+       OR (m.offer_id, m.occurrence_date) IN (
+           SELECT * FROM unnest($5::uuid[], $6::date[])))
 RETURNING m.id
 """
 SQL_STILL_FREE = """
@@ -599,8 +602,17 @@ async def delete_proposed(
     start: datetime,
     end: datetime,
     request_ids: Sequence[uuid.UUID],
+    occurrences: Sequence[tuple[uuid.UUID, date]] = (),
 ) -> int:
-    rows = await conn.fetch(SQL_DELETE_PROPOSED, community_id, start, end, list(request_ids))
+    rows = await conn.fetch(
+        SQL_DELETE_PROPOSED,
+        community_id,
+        start,
+        end,
+        list(request_ids),
+        [o for o, _ in occurrences],
+        [d for _, d in occurrences],
+    )
     return len(rows)
 
 

@@ -28,7 +28,7 @@ from maas.domain.models import Point
 from maas.errors import ConflictError
 from maas.planning import plan as plan_mod
 from maas.planning.params import MatchingParams, walk_s
-from maas.planning.service import MatchingRunner, read_input
+from maas.planning.service import MatchingRunner, RunRequest, day_horizon, read_input
 from maas.store import planning
 
 pytestmark = pytest.mark.db
@@ -287,3 +287,20 @@ async def test_only_declined_drivers_is_the_reason_after_a_decline(
     outcome = await planning.latest_outcome(conn, request)
     assert outcome is not None
     assert outcome.reason == plan_mod.REASON_ONLY_DECLINED
+
+
+async def test_a_run_of_another_day_leaves_this_days_proposals(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection
+) -> None:
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    await world.request(await world.person("Rider"), NUFRINGEN, HERRENBERG, t)
+    first = await runner.run(tomorrow_run(world))
+    [m] = await matches_of(conn, first)
+    later = (t + timedelta(days=2)).astimezone(BERLIN).date()
+    other = await runner.run(
+        RunRequest(world.community_id, horizon=day_horizon(later), trigger="test")
+    )
+    assert other.status == "succeeded", other.error
+    assert other.requests_count == 0
+    assert await conn.fetchval("SELECT count(*) FROM match WHERE id = $1", m["id"]) == 1
