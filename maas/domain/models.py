@@ -184,6 +184,11 @@ class MatchRider:
     request_id: uuid.UUID
     person_id: uuid.UUID
     status: str
+    passengers: int = 1
+    needs_wheelchair: bool = False
+    needs_child_seat: bool = False
+    needs_help_getting_in: bool = False
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +207,9 @@ class Match:
     updated_at: datetime
     riders: tuple[MatchRider, ...]
     stops: tuple[MatchStop, ...]
+    vehicle_wheelchair: bool = False
+    vehicle_child_seat: bool = False
+    vehicle_luggage: bool = False
 
     def participants(self) -> set[uuid.UUID]:
         return {self.driver_id, *(r.person_id for r in self.riders)}

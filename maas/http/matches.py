@@ -72,11 +72,25 @@ def match_json(m: Match, who: Principal) -> dict[str, Any]:
         "driver_status": m.driver_status,
         "is_driver": who.person_id == m.driver_id,
         "params_version": m.params_version,
+        "vehicle": {
+            "wheelchair": m.vehicle_wheelchair,
+            "child_seat": m.vehicle_child_seat,
+            "luggage": m.vehicle_luggage,
+        },
         "riders": [
             {
                 "request_id": str(r.request_id),
                 "status": r.status,
                 "is_me": r.person_id == who.person_id,
+                # What the driver needs to decide: how many, and which help.
+                "passengers": r.passengers,
+                "needs": {
+                    "wheelchair": r.needs_wheelchair,
+                    "child_seat": r.needs_child_seat,
+                    "help_getting_in": r.needs_help_getting_in,
+                },
+                # Free text can identify a home, so it follows the exact places' rule.
+                "note": r.note if everything_exact or r.person_id == who.person_id else None,
             }
             for r in m.riders
         ],

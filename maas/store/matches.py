@@ -18,7 +18,8 @@ from maas.domain.models import Match, MatchRider, MatchStop, Point
 from maas.store.common import ListFilter, Page, bbox_geom, from_geom, maybe_point, page_of, to_geom
 
 SQL_LIST_MATCHES = """
-SELECT m.*, o.person_id AS driver_id
+SELECT m.*, o.person_id AS driver_id, o.wheelchair AS vehicle_wheelchair,
+       o.child_seat AS vehicle_child_seat, o.luggage AS vehicle_luggage
 FROM match m JOIN ride_offer o ON o.id = m.offer_id
 WHERE ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2::uuid))
   AND ($3::bool OR o.person_id = $4 OR m.community_id = ANY($5::uuid[])
@@ -35,7 +36,8 @@ ORDER BY m.created_at, m.id
 LIMIT $12
 """
 SQL_MATCH_RIDERS = """
-SELECT r.match_id, r.request_id, r.status, q.person_id
+SELECT r.match_id, r.request_id, r.status, q.person_id, q.passengers, q.needs_wheelchair,
+       q.needs_child_seat, q.needs_help_getting_in, q.note
 FROM match_rider r JOIN ride_request q ON q.id = r.request_id
 WHERE r.match_id = ANY($1::uuid[])
 ORDER BY r.match_id, r.request_id
@@ -155,7 +157,18 @@ async def list_matches(
     stops: dict[uuid.UUID, list[MatchStop]] = {i: [] for i in ids}
     if ids:
         for r in await conn.fetch(SQL_MATCH_RIDERS, ids):
-            riders[r["match_id"]].append(MatchRider(r["request_id"], r["person_id"], r["status"]))
+            riders[r["match_id"]].append(
+                MatchRider(
+                    request_id=r["request_id"],
+                    person_id=r["person_id"],
+                    status=r["status"],
+                    passengers=r["passengers"],
+                    needs_wheelchair=r["needs_wheelchair"],
+                    needs_child_seat=r["needs_child_seat"],
+                    needs_help_getting_in=r["needs_help_getting_in"],
+                    note=r["note"],
+                )
+            )
         for s in await conn.fetch(SQL_MATCH_STOPS, ids):
             stops[s["match_id"]].append(
                 MatchStop(
@@ -185,6 +198,9 @@ async def list_matches(
             updated_at=r["updated_at"],
             riders=tuple(riders[r["id"]]),
             stops=tuple(stops[r["id"]]),
+            vehicle_wheelchair=r["vehicle_wheelchair"],
+            vehicle_child_seat=r["vehicle_child_seat"],
+            vehicle_luggage=r["vehicle_luggage"],
         )
         for r in rows
     ]
