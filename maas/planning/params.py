@@ -1,8 +1,9 @@
-"""Matching parameters of a community: read from its ``settings`` with documented defaults.
+"""Matching parameters of a community, with documented defaults.
 
-Until operators get versioned, audited parameters, a run reads these keys of
-``community.settings`` (absent keys take the default; the community's ``params_version``
-column, bumped by a trigger whenever ``settings`` change, is recorded with every run):
+A run reads these keys of the community's current parameter version
+(``community_params_version``, changed by operators through ``/v1/communities/{id}/params``,
+see :mod:`maas.domain.params`; absent keys take the default) and records that version's number
+with every run and match:
 
 ========================  =========  ======================================================
 key                       default    meaning
