@@ -289,8 +289,9 @@ def apply_insertion(current: Result, insertion: Insertion) -> Result:
     -------
     Result
         The new plan: the driver's route replaced, assignments of that driver
-        re-timed, the rider removed from ``unserved`` and totals updated.  If
-        the rider is new, verify it with a problem that includes the rider.
+        re-timed, the rider removed from ``unserved`` and totals updated
+        (``objective``, ``status`` and ``wall_time_s`` are copied unchanged).
+        If the rider is new, verify it with a problem that includes the rider.
     """
     routes = tuple(
         insertion.route if r.driver_id == insertion.driver_id else r for r in current.routes
@@ -324,7 +325,8 @@ def remove_riders(problem: Problem, current: Result, rider_ids: Iterable[str]) -
     Returns
     -------
     Result
-        The new plan; affected routes get a fresh exact schedule.
+        The new plan; affected routes get a fresh exact schedule
+        (``objective``, ``status`` and ``wall_time_s`` are copied unchanged).
 
     Raises
     ------

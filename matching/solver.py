@@ -372,9 +372,11 @@ class Solver:
             penalty = params.confirmed_drop_penalty if locked else params.drop_penalty * r.priority
             for node, c in zip(picks, r.pickups, strict=True):
                 lo, hi = r.pickup_window(c)
-                tdim.CumulVar(idx_of[node]).SetRange(
-                    max(0, lo), horizon if hi is None else max(0, min(hi, horizon))
-                )
+                lo_p = max(0, lo)
+                hi_p = horizon if hi is None else max(0, min(hi, horizon))
+                tdim.CumulVar(idx_of[node]).SetRange(min(lo_p, hi_p), hi_p)
+                if lo_p > hi_p:  # e.g. walking takes too long: never usable
+                    routing.solver().Add(routing.ActiveVar(idx_of[node]) == 0)
             for node, c in zip(drops, r.dropoffs, strict=True):
                 lo2, hi2 = r.dropoff_window(c)
                 lo_v = 0 if lo2 is None else max(0, lo2)
@@ -464,10 +466,14 @@ class Solver:
             init_routes = _initial_routes(
                 problem, initial, self._rider_nodes, self._idx_of, pr.allowed
             )
-            assignment = routing.ReadAssignmentFromRoutes(init_routes, True)
-            if assignment is not None:
+            # RoutesToAssignment only sets the next variables; the search
+            # restores (propagates) it itself.  ReadAssignmentFromRoutes is
+            # avoided: after a previous search on the same model it rejects
+            # valid plans (state left from that search).
+            assignment = routing.solver().Assignment()
+            if routing.RoutesToAssignment(init_routes, True, True, assignment):
                 solution = routing.SolveFromAssignmentWithParameters(assignment, sp)
-            else:
+            else:  # pragma: no cover - routes are built from allowed nodes
                 solution = routing.SolveWithParameters(sp)
         else:
             solution = routing.SolveWithParameters(sp)

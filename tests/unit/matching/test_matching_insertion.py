@@ -14,10 +14,14 @@ from matching import (
     Problem,
     Result,
     Rider,
+    Solver,
     Stop,
     StopKind,
+    UnservedReason,
+    apply_insertion,
     check,
     insert_cheapest,
+    remove_riders,
 )
 from matching._schedule import SeqStop, route_times
 from matching.insertion import _sequence
@@ -131,3 +135,34 @@ def test_already_served_rider_is_rejected() -> None:
     current = solve_checked(p, FAST)
     with pytest.raises(ValueError, match="rider"):
         insert_cheapest(p, current, p.riders[0])
+
+
+def test_remove_then_reinsert_round_trip() -> None:
+    p = random_problem(7, n_drivers=3, n_riders=7)
+    current = solve_checked(p, FAST)
+    assert current.assignments
+    rid = sorted(current.assignments)[0]
+    without = remove_riders(p, current, [rid])
+    assert check(p, without) == []
+    assert without.unserved[rid] is UnservedReason.NOT_CHOSEN
+    assert rid not in without.assignments
+    assert without.total_added_driving_s <= current.total_added_driving_s
+    ins = insert_cheapest(p, without, p.riders[p.rider_index(rid)])
+    assert ins is not None
+    again = apply_insertion(without, ins)
+    assert check(p, again) == []
+    assert rid in again.assignments
+    assert rid not in again.unserved
+    assert again.total_added_driving_s <= current.total_added_driving_s
+
+
+def test_solver_can_search_repeatedly() -> None:
+    p = random_problem(9, n_drivers=3, n_riders=7)
+    solver = Solver(p, FAST)
+    first = solver.solve()
+    assert check(p, first) == []
+    rid = sorted(first.assignments)[0] if first.assignments else None
+    partial = remove_riders(p, first, [rid] if rid else [])
+    second = solver.solve(partial, solution_limit=50, local_search_metaheuristic="GREEDY_DESCENT")
+    assert check(p, second) == []
+    assert second.num_served >= partial.num_served
