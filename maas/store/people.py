@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from maas.domain.models import Person, Principal, Token
+from maas.store import idempotency
 from maas.store.common import ListFilter, Page, page_of
 
 TOKEN_PREFIX = "maas_"
@@ -58,9 +59,6 @@ SQL_ANONYMISE_PERSON = """
 UPDATE person SET name = NULL, phone = NULL, email = NULL, is_admin = false, deleted_at = now()
 WHERE id = $1
 """
-
-# Stored answers of idempotent POSTs can hold personal data; they go with the account.
-SQL_FORGET_IDEMPOTENCY = "DELETE FROM idempotency_key WHERE person_id = $1"
 
 SQL_INSERT_TOKEN = """
 INSERT INTO api_token (person_id, secret_sha256, label, expires_at)
@@ -208,7 +206,8 @@ async def anonymise_person(conn: asyncpg.Connection, person_id: uuid.UUID) -> No
     await conn.execute(SQL_ANONYMISE_PERSON, person_id)
     await conn.execute(SQL_SET_SCOPE_DELETE, person_id)
     await conn.execute(SQL_REVOKE_ALL_TOKENS, person_id)
-    await conn.execute(SQL_FORGET_IDEMPOTENCY, person_id)
+    # Stored answers of idempotent POSTs can hold personal data; they go with the account.
+    await idempotency.forget_person(conn, person_id)
 
 
 async def create_token(

@@ -18,6 +18,7 @@ from maas.store.matches import NewMatch, NewStop, insert_match
 
 # A rider's exact doorstep near (but not on) a grid cell centre.
 DOOR = {"lon": 8.8512, "lat": 48.6003}
+SQL_MENTIONS = "SELECT count(*) FROM idempotency_key WHERE strpos(response::text, $1) > 0"
 SQL_SET_STATUS = "UPDATE match SET status = $2::match_status WHERE id = $1"
 
 
@@ -133,7 +134,7 @@ async def test_export_and_delete_account(
             "roles": ["rider"],
             "phone": "0711",
         },
-        headers=admin,
+        headers={**admin, "Idempotency-Key": str(uuid.uuid4())},
     )
     person = await r.json()
     r = await client.post(f"/v1/people/{person['id']}/tokens", json={"label": "app"}, headers=admin)
@@ -171,3 +172,6 @@ async def test_export_and_delete_account(
     r = await client.get(f"/v1/matches/{ride['match']}", headers=admin)
     stop = (await r.json())["stops"][0]
     assert abs(stop["position"]["lon"] - lon) < 1e-6
+    # The admin's stored answer to registering Greta (an idempotency record) is gone too.
+    async with db.connection(api_settings) as conn:
+        assert await conn.fetchval(SQL_MENTIONS, person["id"]) == 0
