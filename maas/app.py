@@ -143,6 +143,16 @@ def api_routes() -> list[ApiRoute]:
             response="meeting-point",
         ),
         ApiRoute(
+            "PATCH",
+            "/v1/meeting-points/{id}",
+            communities.patch_meeting_point,
+            "Change a meeting point",
+            "meeting points",
+            roles=staff,
+            body="meeting-point-patch",
+            response="meeting-point",
+        ),
+        ApiRoute(
             "DELETE",
             "/v1/meeting-points/{id}",
             communities.delete_meeting_point,

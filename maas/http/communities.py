@@ -7,6 +7,7 @@ operators edit their own communities and manage their meeting points.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -183,6 +184,35 @@ async def create_meeting_point(request: web.Request) -> web.Response:
         return 201, meeting_point_json(created)
 
     return await idempotent(request, who, body, action)
+
+
+async def patch_meeting_point(request: web.Request) -> web.Response:
+    who = await principal(request)
+    body = await read_body(request, "meeting-point-patch")
+    region = request.app[appkeys.SETTINGS].region
+    async with pool(request).acquire() as conn, conn.transaction():
+        found = await communities.get_meeting_point(conn, path_id(request))
+        if found is None:
+            raise NotFoundError("no such meeting point")
+        if not who.operates(found.community_id):
+            raise ForbiddenError("only this community's operators and admins may change it")
+        changes: dict[str, Any] = {
+            k: body[k]
+            for k in ("name", "kind", "step_free", "bench", "shelter", "lit")
+            if k in body
+        }
+        if "position" in body:
+            position = Point(float(body["position"]["lon"]), float(body["position"]["lat"]))
+            community_id = await communities.community_at(conn, position, region=region)
+            if community_id is None:
+                raise InputError("position", "lies in no community")
+            if not who.operates(community_id):
+                raise ForbiddenError(
+                    "the new position lies in a community you do not operate", field="position"
+                )
+            changes.update(position=position, community_id=community_id)
+        updated = await communities.update_meeting_point(conn, replace(found, **changes))
+    return web.json_response(meeting_point_json(updated))
 
 
 async def delete_meeting_point(request: web.Request) -> web.Response:

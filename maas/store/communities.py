@@ -64,6 +64,13 @@ ON CONFLICT (source, source_ref) WHERE source_ref IS NOT NULL DO UPDATE SET
     community_id = EXCLUDED.community_id, name = EXCLUDED.name, position = EXCLUDED.position
 RETURNING *
 """
+SQL_UPDATE_MEETING_POINT = """
+UPDATE meeting_point SET
+    community_id = $2, name = $3, kind = $4::meeting_point_kind, position = $5::geometry,
+    step_free = $6, bench = $7, shelter = $8, lit = $9
+WHERE id = $1
+RETURNING *
+"""
 SQL_GET_MEETING_POINT = "SELECT * FROM meeting_point WHERE id = $1"
 SQL_DELETE_MEETING_POINT = "DELETE FROM meeting_point WHERE id = $1"
 SQL_LIST_MEETING_POINTS = """
@@ -225,3 +232,20 @@ async def list_meeting_points(
         flt.limit + 1,
     )
     return page_of([_meeting_point(r) for r in rows], flt.limit)
+
+
+async def update_meeting_point(conn: asyncpg.Connection, changed: MeetingPoint) -> MeetingPoint:
+    """Store every field of ``changed`` (the caller merged the patch into the current one)."""
+    row = await conn.fetchrow(
+        SQL_UPDATE_MEETING_POINT,
+        changed.id,
+        changed.community_id,
+        changed.name,
+        changed.kind,
+        to_geom(changed.position),
+        changed.step_free,
+        changed.bench,
+        changed.shelter,
+        changed.lit,
+    )
+    return _meeting_point(row)

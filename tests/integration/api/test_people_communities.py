@@ -168,6 +168,28 @@ async def test_meeting_points_as_ride_ends(client: ApiClient, world: World) -> N
     assert r.status == 201, req
     assert req["origin"]["meeting_point_id"] == mp["id"]
     assert req["origin"]["lon"] == WEST_POINT["lon"]
+    r = await client.patch(
+        f"/v1/meeting-points/{mp['id']}", json={"shelter": True}, headers=world["op_east"].headers
+    )
+    assert r.status == 403
+    r = await client.patch(
+        f"/v1/meeting-points/{mp['id']}", json={"position": {"lon": 8.92, "lat": 48.60}}, headers=op
+    )
+    assert (r.status, (await r.json())["field"]) == (403, "position")
+    r = await client.patch(
+        f"/v1/meeting-points/{mp['id']}",
+        json={"name": "Mitfahrbank am Rathaus", "shelter": True},
+        headers=op,
+    )
+    changed = await r.json()
+    assert r.status == 200, changed
+    assert (changed["name"], changed["shelter"], changed["bench"]) == (
+        "Mitfahrbank am Rathaus",
+        True,
+        True,
+    )
+    r = await client.patch(f"/v1/meeting-points/{mp['id']}", json={"kind": "castle"}, headers=op)
+    assert (r.status, (await r.json())["field"]) == (422, "kind")
     r = await client.delete(f"/v1/meeting-points/{mp['id']}", headers=world["op_east"].headers)
     assert r.status == 403
     r = await client.delete(f"/v1/meeting-points/{mp['id']}", headers=op)
