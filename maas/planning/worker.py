@@ -10,6 +10,7 @@ the roads. It never touches the database.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -30,6 +31,13 @@ from maas.planning.plan import (
 from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 
 log = logging.getLogger("maas.planning.worker")
+
+MAX_RIDERS_WITH_ALTERNATIVES = 60
+"""Above this many riders the OR-Tools search sees only each rider's own places, and meeting
+points come in through cheapest insertion afterwards. Workaround: with several candidate places
+per rider, :func:`matching.solve` on a few hundred riders found no plan serving anyone within
+its time limit (and overran the limit several-fold) on the demo region, while the same riders
+with one place each are solved well."""
 
 # Per worker process: the networks opened so far, by cache directory (normally one; a new one
 # after the region is re-imported). This is process state, not shared between processes.
@@ -96,8 +104,17 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         drop_penalty=inp.params.drop_penalty,
         arc_cost_weight=inp.params.arc_cost_weight,
     )
-    result = matching.solve(problem, params, seed=inp.params.seed)
+    search = problem
+    if len(problem.riders) > MAX_RIDERS_WITH_ALTERNATIVES:
+        search = _own_places_only(problem)
+    result = matching.solve(search, params, seed=inp.params.seed)
     timings["solve_s"] = time.perf_counter() - t
+    # Cheapest insertion then tries every rider still unserved, on the full problem (meeting
+    # points included), held riders first: the search may stop before it has placed everyone
+    # it could. It only adds riders, so the plan never gets worse.
+    t = time.perf_counter()
+    result = _insert_greedily(problem, result)
+    timings["repair_s"] = time.perf_counter() - t
     violations = matching.check(problem, result)
     if violations:
         return PlanOutput(
@@ -125,6 +142,30 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         timings_s=timings,
         locations=len(snaps),
     )
+
+
+def _own_places_only(problem: matching.Problem) -> matching.Problem:
+    """The same problem with one pickup and one drop-off candidate per rider (the first: the
+    rider's own place, or their held stop). Every plan of it is a plan of the full problem."""
+    riders = tuple(
+        dataclasses.replace(r, pickups=r.pickups[:1], dropoffs=r.dropoffs[:1])
+        for r in problem.riders
+    )
+    return matching.Problem(problem.travel_time_s, problem.drivers, riders)
+
+
+def _insert_greedily(problem: matching.Problem, result: matching.Result) -> matching.Result:
+    order = sorted(
+        problem.riders,
+        key=lambda r: (problem.locked_driver(r.id) is None, r.earliest_pickup_s, r.id),
+    )
+    for rider in order:
+        if rider.id in result.assignments:
+            continue
+        insertion = matching.insert_cheapest(problem, result, rider)
+        if insertion is not None:
+            result = matching.apply_insertion(result, insertion)
+    return result
 
 
 def _matrix(

@@ -570,7 +570,7 @@ async def meeting_points_near(
     side: str,
     max_walk_m: int,
     walk_factor: float,
-    per_request: int = 5,
+    per_request: int = 3,
 ) -> list[NearbyPoint]:
     """Meeting points within walking distance of each request's origin or destination
     (straight-line distance × ``walk_factor`` ≤ the smaller of the request's and the
