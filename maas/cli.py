@@ -1,5 +1,5 @@
 """The command line: ``serve``, ``db migrate``, ``import-osm``, ``create-admin``, ``import-gtfs``,
-``import-meeting-points``, ``communities sync``, ``openapi``.
+``import-meeting-points``, ``communities sync``, ``match``, ``openapi``.
 
 An expected failure prints one plain line (``maas: error: …``) and exits with status 1; only a
 bug shows a traceback.
@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     comm_sub = comm.add_subparsers(dest="communities_command", required=True, metavar="ACTION")
     sync = comm_sub.add_parser("sync", help="one community per imported village (repeatable)")
     sync.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+
+    match = sub.add_parser(
+        "match", help="run matching now (one community, or every community with open requests)"
+    )
+    target = match.add_mutually_exclusive_group(required=True)
+    target.add_argument("--community", help="the community's id")
+    target.add_argument("--all", action="store_true", help="every community that has work")
+    match.add_argument("--date", help="a local day (YYYY-MM-DD); default: the next 24 hours")
 
     doc = sub.add_parser("openapi", help="print the OpenAPI document")
     doc.add_argument("--write", action="store_true", help="write schemas/openapi.json instead")
@@ -170,6 +178,48 @@ async def _sync_communities(settings: Settings, region: str) -> None:
         print(await sync_communities(conn, region))
 
 
+async def _match(settings: Settings, community: str | None, day: str | None) -> None:
+    import uuid
+    from datetime import date
+
+    from maas import db
+    from maas.planning.service import MatchingRunner, RunRequest, day_horizon
+    from maas.roads import load_network
+
+    horizon = None
+    if day is not None:
+        try:
+            horizon = day_horizon(date.fromisoformat(day))
+        except ValueError:
+            raise InputError("--date", "is not a date (YYYY-MM-DD)") from None
+    community_id = None
+    if community is not None:
+        try:
+            community_id = uuid.UUID(community)
+        except ValueError:
+            raise InputError("--community", "is not a UUID") from None
+    pool = await db.create_pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            network = await load_network(conn, settings.region, settings.cache_dir)
+        # One process: the solver runs in a thread here (the service uses its worker pool).
+        runner = MatchingRunner(settings, pool, None, lambda: network)
+        if community_id is None:
+            runs = await runner.run_due()
+        else:
+            runs = [await runner.run(RunRequest(community_id, horizon, trigger="cli"))]
+        for run in runs:
+            print(
+                f"run {run.id} of community {run.community_id}: {run.status}, "
+                f"{run.served_count} of {run.requests_count} request(s) served, "
+                f"{run.matches_count} match(es){f' ({run.error})' if run.error else ''}"
+            )
+        if not runs:
+            print("no community has open requests in its horizon")
+    finally:
+        await pool.close()
+
+
 def _openapi(write: bool) -> None:
     from maas.app import api_routes
     from maas.http.openapi import build_document, dumps
@@ -237,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_import_gtfs(settings, args.file, args.region))
         elif args.command == "import-meeting-points":
             asyncio.run(_import_meeting_points(settings, args.file, args.region))
+        elif args.command == "match":
+            asyncio.run(_match(settings, args.community, args.date))
         elif args.command == "communities" and args.communities_command == "sync":
             asyncio.run(_sync_communities(settings, args.region))
     except MaasError as error:
