@@ -65,6 +65,8 @@ async def read_body(request: web.Request, schema: str) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the body is nested too deeply") from None
     request.app[appkeys.SCHEMAS].validate(schema, body)
     assert isinstance(body, dict)  # every body schema is an object
     return body

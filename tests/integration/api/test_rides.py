@@ -106,6 +106,16 @@ async def test_malformed_bodies(client: ApiClient, world: World) -> None:
     assert r.content_type == "application/problem+json"
     r = await client.post("/v1/offers", json=[1, 2], headers=headers)
     assert r.status == 422
+    r = await client.post(
+        "/v1/offers",
+        data=b"[" * 30_000 + b"]" * 30_000,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert r.status == 400
+    r = await client.post(
+        "/v1/offers", data=b"null", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert (r.status, (await r.json())["field"]) == (422, "body")
 
 
 async def test_rider_cannot_offer_and_driver_cannot_request(
