@@ -97,7 +97,16 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
     timings["matrix_s"] = time.perf_counter() - t
 
     located = build_problem(inp, location_of, matrix)
-    problem = located.problem
+    t = time.perf_counter()
+    problem, frozen = _without_stuck_holds(located.problem)
+    timings["holds_s"] = time.perf_counter() - t
+    if frozen:
+        log.warning(
+            "%d occurrence(s) whose held riders no longer fit take no new riders: %s",
+            len(frozen),
+            ", ".join(sorted(frozen)[:10]),
+        )
+        located = dataclasses.replace(located, problem=problem)
     t = time.perf_counter()
     params = matching.SolveParams(
         time_limit_s=inp.params.time_limit_s,
@@ -141,6 +150,55 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         violations=(),
         timings_s=timings,
         locations=len(snaps),
+    )
+
+
+def _without_stuck_holds(problem: matching.Problem) -> tuple[matching.Problem, set[str]]:
+    """The problem without the driver occurrences whose held riders cannot all be served any
+    more (the rules or the offer changed since they accepted, or overlapping proposals were
+    accepted), with those riders. Such an occurrence takes no new riders and its matches stay
+    as they are; without this, one stuck car would stop matching for the whole community."""
+    stuck: set[str] = set()
+    m = problem.travel_time_s
+    for d in problem.drivers:
+        if not d.confirmed_rider_ids:
+            continue
+        riders = [problem.riders[problem.rider_index(rid)] for rid in d.confirmed_rider_ids]
+        # A small problem of just this car, on the few locations it uses.
+        places = sorted(
+            {d.start, d.end} | {c.location for r in riders for c in (*r.pickups, *r.dropoffs)}
+        )
+        index = {loc: i for i, loc in enumerate(places)}
+        sub_matrix = m[np.ix_(places, places)]
+        sub = matching.Problem(
+            sub_matrix,
+            (dataclasses.replace(d, start=index[d.start], end=index[d.end]),),
+            tuple(
+                dataclasses.replace(
+                    r,
+                    pickups=tuple(
+                        dataclasses.replace(c, location=index[c.location]) for c in r.pickups
+                    ),
+                    dropoffs=tuple(
+                        dataclasses.replace(c, location=index[c.location]) for c in r.dropoffs
+                    ),
+                )
+                for r in riders
+            ),
+        )
+        result = matching.solve(sub, matching.SolveParams(time_limit_s=0.5, solution_limit=1))
+        if result.num_served < len(riders) or matching.check(sub, result):
+            stuck.add(d.id)
+    if not stuck:
+        return problem, stuck
+    gone = {rid for d in problem.drivers if d.id in stuck for rid in d.confirmed_rider_ids}
+    return (
+        matching.Problem(
+            m,
+            tuple(d for d in problem.drivers if d.id not in stuck),
+            tuple(r for r in problem.riders if r.id not in gone),
+        ),
+        stuck,
     )
 
 

@@ -20,7 +20,7 @@ import shapely
 from jsonschema import Draft202012Validator
 from shapely.geometry import box
 from support.matching_world import GAERTRINGEN, HERRENBERG, NUFRINGEN, tomorrow_at
-from support.server import LiveServer, start_server
+from support.server import LiveServer, run_cli, start_server
 
 from maas import db
 from maas.app import api_routes
@@ -347,3 +347,21 @@ async def test_many_riders_accept_at_once_and_no_seat_is_double_booked(
         )
     assert {r["offer_id"]: r["riders"] for r in per_offer} == dict.fromkeys(offers, seats)
     assert per_request == 1  # nobody holds two seats
+
+
+def test_cli_runs_a_community(scene: Scene) -> None:
+    day = tomorrow_at(12).astimezone(BERLIN).date().isoformat()
+    result = run_cli(
+        scene.settings,
+        "match",
+        "--community",
+        str(scene.community_id),
+        "--date",
+        day,
+        MAAS_MATCHING_TIME_LIMIT_S="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"of community {scene.community_id}: succeeded" in result.stdout
+    bad = run_cli(scene.settings, "match", "--community", "not-a-uuid")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().endswith("maas: error: --community: is not a UUID")

@@ -304,3 +304,56 @@ async def test_a_run_of_another_day_leaves_this_days_proposals(
     assert other.status == "succeeded", other.error
     assert other.requests_count == 0
     assert await conn.fetchval("SELECT count(*) FROM match WHERE id = $1", m["id"]) == 1
+
+
+async def test_a_car_whose_held_riders_no_longer_fit_does_not_stop_the_run(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection
+) -> None:
+    t = tomorrow_at(7, 30)
+    stuck_driver = await world.person("Driver with an impossible booking")
+    stuck_offer = await world.offer(stuck_driver, GAERTRINGEN, HERRENBERG, t)
+    held_rider = await world.request(await world.person("Held"), HERRENBERG, GAERTRINGEN, t)
+    req = tomorrow_run(world)
+    assert req.horizon is not None
+    seeded = await planning.start_run(
+        conn,
+        community_id=world.community_id,
+        horizon=req.horizon,
+        trigger="test",
+        requested_by=None,
+        params_version=1,
+        params={},
+    )
+    await planning.fail_run(conn, seeded.id, "seeded by a test", {})
+    # Accepted long ago: a ride the wrong way, which no rule lets the driver make now.
+    held = await planning.insert_proposal(
+        conn,
+        run_id=seeded.id,
+        community_id=world.community_id,
+        offer_id=stuck_offer,
+        occurrence_date=t.astimezone(BERLIN).date(),
+        departure_at=t,
+        params_version=1,
+        request_ids=[held_rider],
+        stops=[
+            planning.ProposedStop(held_rider, "pickup", HERRENBERG, None, t + timedelta(minutes=2)),
+            planning.ProposedStop(
+                held_rider, "dropoff", GAERTRINGEN, None, t + timedelta(minutes=4)
+            ),
+        ],
+        route=[],
+    )
+    await conn.execute(
+        "UPDATE match SET status = 'confirmed', driver_status = 'accepted' WHERE id = $1", held
+    )
+    await conn.execute("UPDATE match_rider SET status = 'accepted' WHERE match_id = $1", held)
+    await world.offer(await world.person("Other driver"), GAERTRINGEN, HERRENBERG, t)
+    newcomer = await world.request(await world.person("Newcomer"), NUFRINGEN, HERRENBERG, t)
+    run = await runner.run(tomorrow_run(world))
+    assert run.status == "succeeded", run.error
+    outcome = await planning.latest_outcome(conn, newcomer)
+    assert outcome is not None
+    assert outcome.served
+    assert await conn.fetchval("SELECT status FROM match WHERE id = $1", held) == "confirmed"
+    offer = await conn.fetchval("SELECT offer_id FROM match WHERE id = $1", outcome.match_id)
+    assert offer != stuck_offer
