@@ -300,8 +300,17 @@ async def build_offer(
     )
 
 
-def _visible(who: Principal, owner: uuid.UUID, community: uuid.UUID) -> bool:
-    return owner == who.person_id or who.operates(community)
+async def _visible(
+    conn: asyncpg.Connection, who: Principal, owner: uuid.UUID, community: uuid.UUID
+) -> bool:
+    """The ride's person, staff of the community it starts in, and staff of its person's home
+    community (a hotline books the way back from town too)."""
+    if owner == who.person_id or who.operates(community):
+        return True
+    if not who.is_operator:
+        return False
+    person = await people.get_person(conn, owner)
+    return person is not None and who.operates(person.home_community_id)
 
 
 async def create_offer(request: web.Request) -> web.Response:
@@ -320,7 +329,7 @@ async def create_offer(request: web.Request) -> web.Response:
 
 async def _offer_or_404(conn: asyncpg.Connection, who: Principal, offer_id: uuid.UUID) -> Offer:
     found = await rides.get_offer(conn, offer_id)
-    if found is None or not _visible(who, found.person_id, found.community_id):
+    if found is None or not await _visible(conn, who, found.person_id, found.community_id):
         raise NotFoundError("no such offer")
     return found
 
@@ -414,7 +423,7 @@ async def _request_or_404(
     conn: asyncpg.Connection, who: Principal, request_id: uuid.UUID
 ) -> RideRequest:
     found = await rides.get_request(conn, request_id)
-    if found is None or not _visible(who, found.person_id, found.community_id):
+    if found is None or not await _visible(conn, who, found.person_id, found.community_id):
         raise NotFoundError("no such request")
     return found
 

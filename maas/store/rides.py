@@ -42,11 +42,13 @@ UPDATE ride_offer SET status = 'cancelled', cancelled_at = COALESCE(cancelled_at
 WHERE id = $1
 RETURNING *
 """
-# Visible rows: everything for admins, own rows, and rows of communities the caller operates.
+# Visible rows: everything for admins, own rows, rows starting in a community the caller
+# operates, and rows of people whose home community the caller operates.
 SQL_LIST_OFFERS = """
 SELECT * FROM ride_offer
 WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
-  AND ($3::bool OR person_id = $4 OR community_id = ANY($5::uuid[]))
+  AND ($3::bool OR person_id = $4 OR community_id = ANY($5::uuid[])
+       OR person_id IN (SELECT p.id FROM person p WHERE p.home_community_id = ANY($5::uuid[])))
   AND ($6::uuid IS NULL OR community_id = $6)
   AND ($7::text IS NULL OR status::text = $7)
   AND ($8::geometry IS NULL OR ST_Intersects(origin, $8) OR ST_Intersects(destination, $8))
@@ -78,7 +80,8 @@ RETURNING *
 SQL_LIST_REQUESTS = """
 SELECT * FROM ride_request
 WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
-  AND ($3::bool OR person_id = $4 OR community_id = ANY($5::uuid[]))
+  AND ($3::bool OR person_id = $4 OR community_id = ANY($5::uuid[])
+       OR person_id IN (SELECT p.id FROM person p WHERE p.home_community_id = ANY($5::uuid[])))
   AND ($6::uuid IS NULL OR community_id = $6)
   AND ($7::text IS NULL OR status::text = $7)
   AND ($8::geometry IS NULL OR ST_Intersects(origin, $8) OR ST_Intersects(destination, $8))

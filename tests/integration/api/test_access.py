@@ -264,3 +264,30 @@ async def test_no_token_no_access(client: ApiClient, things: Fixture) -> None:
         for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
             r = await client.get(path, headers=headers)
             assert r.status == 401
+
+
+async def test_operators_see_their_residents_rides_that_start_elsewhere(
+    client: ApiClient, world: World
+) -> None:
+    # The hotline of the west books a west rider's ride home from the east.
+    body = request_body(east=True, person_id=str(world["rider_west"].id))
+    r = await client.post("/v1/requests", json=body, headers=world["op_west"].headers)
+    ride = await r.json()
+    assert r.status == 201, ride
+    assert ride["community_id"] == str(world.east)
+    for actor, visible in (
+        ("op_west", True),
+        ("op_east", True),
+        ("rider_west", True),
+        ("rider_east", False),
+        ("driver_west", False),
+    ):
+        r = await client.get(f"/v1/requests/{ride['id']}", headers=world[actor].headers)
+        assert r.status == (200 if visible else 404), actor
+        r = await client.get(
+            "/v1/requests",
+            params={"community_id": str(world.east), "limit": "200"},
+            headers=world[actor].headers,
+        )
+        listed = {q["id"] for q in (await r.json())["items"]}
+        assert (ride["id"] in listed) == visible, actor
