@@ -2,8 +2,9 @@
 
 Privacy: before a ride is confirmed, each party sees the other's places only approximately
 (the meeting point, else the centre of the 300 m grid cell) and no route; after confirmation
-the people in the ride see exact places. Operators of the community and admins see exact
-places: they run the service and book for riders on the phone.
+the people in the ride see exact places. Operators of the ride's community and admins see
+exact places: they run the service and book for riders on the phone. Operators of a rider's or
+driver's home community see the match too, with approximate places.
 """
 
 from __future__ import annotations

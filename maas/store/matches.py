@@ -24,7 +24,14 @@ FROM match m JOIN ride_offer o ON o.id = m.offer_id
 WHERE ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2::uuid))
   AND ($3::bool OR o.person_id = $4 OR m.community_id = ANY($5::uuid[])
        OR EXISTS (SELECT 1 FROM match_rider r JOIN ride_request q ON q.id = r.request_id
-                  WHERE r.match_id = m.id AND q.person_id = $4))
+                  WHERE r.match_id = m.id AND q.person_id = $4)
+       -- Operators also follow their residents' rides in other communities.
+       OR (cardinality($5::uuid[]) > 0 AND EXISTS (
+            SELECT 1 FROM person p
+            WHERE p.home_community_id = ANY($5::uuid[])
+              AND (p.id = o.person_id OR p.id IN (
+                    SELECT q.person_id FROM match_rider r
+                    JOIN ride_request q ON q.id = r.request_id WHERE r.match_id = m.id)))))
   AND ($6::uuid IS NULL OR m.community_id = $6)
   AND ($7::text IS NULL OR m.status::text = $7)
   AND ($8::geometry IS NULL OR EXISTS (

@@ -291,3 +291,42 @@ async def test_operators_see_their_residents_rides_that_start_elsewhere(
         )
         listed = {q["id"] for q in (await r.json())["items"]}
         assert (ride["id"] in listed) == visible, actor
+
+
+async def test_operators_follow_their_residents_matches(
+    client: ApiClient, world: World, api_settings: Settings
+) -> None:
+    """A west rider in a match of the east: the west operator sees it, approximately."""
+    r = await client.post(
+        "/v1/offers", json=offer_body(east=True), headers=world["driver_east"].headers
+    )
+    offer = await r.json()
+    r = await client.post(
+        "/v1/requests", json=request_body(east=True), headers=world["rider_west"].headers
+    )
+    req = await r.json()
+    when = datetime.now(UTC) + timedelta(days=1)
+    stop = Point(req["origin"]["lon"] + 0.0004, req["origin"]["lat"] + 0.0004)
+    async with db.connection(api_settings) as conn:
+        match_id = await insert_match(
+            conn,
+            NewMatch(
+                offer_id=uuid.UUID(offer["id"]),
+                occurrence_date=date.today(),
+                departure_at=when,
+                community_id=world.east,
+                request_ids=[uuid.UUID(req["id"])],
+                stops=[
+                    NewStop(uuid.UUID(req["id"]), "pickup", stop, when),
+                    NewStop(uuid.UUID(req["id"]), "dropoff", stop, when + timedelta(minutes=5)),
+                ],
+            ),
+        )
+    r = await client.get(f"/v1/matches/{match_id}", headers=world["op_west"].headers)
+    seen = await r.json()
+    assert r.status == 200
+    assert seen["stops"][0]["approximate"] is True
+    r = await client.get(f"/v1/matches/{match_id}", headers=world["op_east"].headers)
+    assert (await r.json())["stops"][0]["approximate"] is False
+    r = await client.get(f"/v1/matches/{match_id}", headers=world["both_west"].headers)
+    assert r.status == 404
