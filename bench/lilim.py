@@ -82,7 +82,7 @@ DISABLED_OPERATORS = frozenset(
 )
 #: Per worker: shares of the budget for the initial OR-Tools GLS and for the
 #: ruin-and-recreate loop; the final GLS polish gets the rest.
-WORKER_PLANS = [(0.1, 0.45), (0.45, 0.25)]
+WORKER_PLANS = [(0.1, 0.6), (0.3, 0.45)]
 STRATEGIES = ["PARALLEL_CHEAPEST_INSERTION", "PARALLEL_CHEAPEST_INSERTION"]
 #: LNS iterations allowed to empty the pool after a route elimination.
 ELIMINATION_PATIENCE = 100
@@ -176,7 +176,7 @@ def _lns(
     while time.perf_counter() < deadline:
         iterations += 1
         progress = (time.perf_counter() - t_start) / span
-        if not pool and len(fleet) > 1 and progress < 0.7 and rng.random() < elim_prob:
+        if not pool and len(fleet) > 1 and progress < 0.85 and rng.random() < elim_prob:
             used = [r for r in cur.routes if r.driver_id in fleet and r.stops]
             victim = min(used, key=lambda r: len(r.stops) + 4 * rng.random())
             removed = sorted({s.rider_id for s in victim.stops})
@@ -229,7 +229,7 @@ def _lns(
         if pool:
             patience -= 1
             if patience <= 0:  # elimination failed: back off
-                elim_prob *= 0.5
+                elim_prob = max(0.03, 0.7 * elim_prob)
                 cur, pool = best, []
                 fleet = {r.driver_id for r in cur.routes if r.stops}
     return best, iterations
@@ -244,9 +244,9 @@ def _polish(
     routes = tuple(dataclasses.replace(r, driver_id=sub.drivers[i].id) for i, r in enumerate(used))
     start = dataclasses.replace(best, routes=routes)
     polished = Solver(sub, params, seed=seed).solve(start, time_limit_s=seconds)
-    if _all_served(polished, sub) and _cost(polished) < _cost(start):
+    if _all_served(polished, sub) and _cost(polished) < _cost(best):
         return sub, polished
-    return sub, start
+    return p, best
 
 
 def ours_worker(task: tuple[str, float, int]) -> tuple[int | None, float | None, float, str]:

@@ -9,9 +9,11 @@ from matching_testkit import FAST, driver, metric_matrix, random_problem, rider,
 from matching import (
     Problem,
     SolveParams,
+    Solver,
     SolveStatus,
     StopKind,
     UnservedReason,
+    check,
     solve,
 )
 
@@ -231,3 +233,21 @@ def test_served_count_dominates_driving() -> None:
     assert res.num_served == 1
     assert res.total_added_driving_s == int(M[0, 12] + M[12, 10] - M[0, 10])
     assert np.all(M >= 0)
+
+
+def test_unusable_candidate_does_not_break_the_model() -> None:
+    # Candidate 12 needs a 10 000 s walk: its window is empty, the other one works.
+    r = rider("r", [(12, 10_000), (5, 0)], [(9, 0)], ep=0, latest_pickup_s=3000, ldrop=5000)
+    p = Problem(M, (driver("d", 0, 10, ld=3000, la=6000),), (r,))
+    res = solve_checked(p)
+    assert res.assignments["r"].pickup_location == 5
+
+
+def test_solver_model_is_reusable() -> None:
+    p = random_problem(21, n_drivers=3, n_riders=6)
+    solver = Solver(p, FAST)
+    a = solver.solve()
+    b = solver.solve(a)
+    assert check(p, a) == []
+    assert check(p, b) == []
+    assert b.objective <= a.objective
