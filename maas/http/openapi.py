@@ -294,6 +294,19 @@ def render_html(document: dict[str, Any]) -> str:
                 parts.append(f"<details><summary>Body: {e(name)}</summary><pre>")
                 parts.append(e(json.dumps(schema, indent=2, ensure_ascii=False)))
                 parts.append("</pre></details>")
+            for code, answer in op["responses"].items():
+                if not code.startswith("2"):
+                    continue
+                for media in answer.get("content", {}).values():
+                    ref = media["schema"].get("$ref")
+                    if ref:
+                        name = ref.rsplit("/", 1)[-1]
+                        schema = document["components"]["schemas"][name]
+                        parts.append(
+                            f"<details><summary>Answer {e(code)}: {e(name)}</summary><pre>"
+                        )
+                        parts.append(e(json.dumps(schema, indent=2, ensure_ascii=False)))
+                        parts.append("</pre></details>")
             statuses = ", ".join(
                 f"{code} {resp['description']}" for code, resp in op["responses"].items()
             )
