@@ -87,6 +87,14 @@ class ConflictError(MaasError):
     type_slug = "conflict"
 
 
+class UnsupportedMediaTypeError(MaasError):
+    """The body is not in a format the endpoint reads (JSON)."""
+
+    status = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
+
+
 class PayloadTooLargeError(MaasError):
     """The request body is larger than allowed."""
 

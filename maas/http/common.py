@@ -16,20 +16,18 @@ from aiohttp import web
 from maas import appkeys
 from maas.domain import cursor
 from maas.domain.models import Point, Principal
-from maas.errors import AuthenticationError, BadRequestError, ConflictError, InputError, MaasError
+from maas.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InputError,
+    UnsupportedMediaTypeError,
+)
 from maas.store import idempotency, people
 from maas.store.common import ListFilter, Page
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_PAGE = 200
-
-
-class UnsupportedMediaTypeError(MaasError):
-    """The body is not JSON."""
-
-    status = 415
-    title = "Unsupported media type"
-    type_slug = "unsupported-media-type"
 
 
 def pool(request: web.Request) -> asyncpg.Pool:
