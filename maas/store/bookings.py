@@ -16,6 +16,7 @@ import asyncpg
 
 from maas.domain import booking
 from maas.domain.booking import SeatStop
+from maas.store.planning import write_lock
 
 SQL_MATCH_COMMUNITY = "SELECT community_id FROM match WHERE id = $1"
 SQL_LOCK_MATCH = """
@@ -168,3 +169,44 @@ async def settle(conn: asyncpg.Connection, match_id: uuid.UUID) -> str:
     if status != locked.status:
         await set_status(conn, match_id, status)
     return status
+
+
+SQL_LIVE_MATCHES_OF_REQUEST = """
+SELECT DISTINCT m.id, m.community_id FROM match m JOIN match_rider r ON r.match_id = m.id
+WHERE r.request_id = $1 AND r.status IN ('pending', 'accepted')
+  AND m.status IN ('proposed', 'accepted', 'confirmed')
+"""
+SQL_LIVE_MATCHES_OF_OFFER = """
+SELECT id, community_id FROM match
+WHERE offer_id = $1 AND status IN ('proposed', 'accepted', 'confirmed')
+"""
+
+
+async def release_request(conn: asyncpg.Connection, request_id: uuid.UUID) -> list[uuid.UUID]:
+    """A cancelled request leaves every live match at once (its seats are free again); call it
+    in the transaction that cancels the request. Returns the matches it left."""
+    rows = await conn.fetch(SQL_LIVE_MATCHES_OF_REQUEST, request_id)
+    for community_id in sorted({r["community_id"] for r in rows}):
+        await _write_lock_shared(conn, community_id)
+    for r in rows:
+        await lock_match(conn, r["id"])
+        await set_rider(conn, r["id"], request_id, "cancelled")
+        await settle(conn, r["id"])
+    return [r["id"] for r in rows]
+
+
+async def release_offer(conn: asyncpg.Connection, offer_id: uuid.UUID) -> list[uuid.UUID]:
+    """A cancelled offer ends its live matches at once (the riders are open for the next run);
+    call it in the transaction that cancels the offer. Returns the matches it ended."""
+    rows = await conn.fetch(SQL_LIVE_MATCHES_OF_OFFER, offer_id)
+    for community_id in sorted({r["community_id"] for r in rows}):
+        await _write_lock_shared(conn, community_id)
+    for r in rows:
+        await lock_match(conn, r["id"])
+        await set_driver(conn, r["id"], "cancelled")
+        await settle(conn, r["id"])
+    return [r["id"] for r in rows]
+
+
+async def _write_lock_shared(conn: asyncpg.Connection, community_id: uuid.UUID) -> None:
+    await write_lock(conn, community_id, shared=True)

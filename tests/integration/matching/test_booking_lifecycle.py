@@ -219,3 +219,29 @@ async def test_seats_are_never_double_booked_across_overlapping_proposals(
     # After the first rider cancels, the seat is free again.
     assert await act(conn, riders[0], matches[0], Action.CANCEL) == "cancelled"
     assert await act(conn, riders[1], matches[1], Action.ACCEPT) == "accepted"
+
+
+async def test_cancelling_the_request_or_the_offer_frees_the_seats_at_once(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection
+) -> None:
+    from maas.store import bookings, rides
+
+    match_id, driver, rider, request = await one_match(runner, world, conn)
+    await act(conn, driver, match_id, Action.ACCEPT)
+    assert await act(conn, rider, match_id, Action.ACCEPT) == "confirmed"
+    async with conn.transaction():
+        await rides.cancel_request(conn, request)
+        assert await bookings.release_request(conn, request) == [match_id]
+    assert await conn.fetchval("SELECT status FROM match WHERE id = $1", match_id) == "cancelled"
+    assert await conn.fetchval("SELECT count(*) FROM match_stop WHERE match_id = $1", match_id) == 0
+
+    second, driver2, rider2, _ = await one_match(runner, world, conn)
+    assert await act(conn, rider2, second, Action.ACCEPT) == "accepted"
+    offer = await conn.fetchval("SELECT offer_id FROM match WHERE id = $1", second)
+    async with conn.transaction():
+        await rides.cancel_offer(conn, offer)
+        assert await bookings.release_offer(conn, offer) == [second]
+    assert await conn.fetchval("SELECT status FROM match WHERE id = $1", second) == "cancelled"
+    statuses = await conn.fetch("SELECT status FROM match_rider WHERE match_id = $1", second)
+    assert [r["status"] for r in statuses] == ["cancelled"]
+    del driver2
