@@ -191,7 +191,7 @@ async def patch_meeting_point(request: web.Request) -> web.Response:
     body = await read_body(request, "meeting-point-patch")
     region = request.app[appkeys.SETTINGS].region
     async with pool(request).acquire() as conn, conn.transaction():
-        found = await communities.get_meeting_point(conn, path_id(request))
+        found = await communities.get_meeting_point(conn, path_id(request), for_update=True)
         if found is None:
             raise NotFoundError("no such meeting point")
         if not who.operates(found.community_id):

@@ -327,8 +327,10 @@ async def create_offer(request: web.Request) -> web.Response:
     return await idempotent(request, who, body, action)
 
 
-async def _offer_or_404(conn: asyncpg.Connection, who: Principal, offer_id: uuid.UUID) -> Offer:
-    found = await rides.get_offer(conn, offer_id)
+async def _offer_or_404(
+    conn: asyncpg.Connection, who: Principal, offer_id: uuid.UUID, *, for_update: bool = False
+) -> Offer:
+    found = await rides.get_offer(conn, offer_id, for_update=for_update)
     if found is None or not await _visible(conn, who, found.person_id, found.community_id):
         raise NotFoundError("no such offer")
     return found
@@ -356,7 +358,7 @@ async def patch_offer(request: web.Request) -> web.Response:
     offer_id = path_id(request)
     body = await read_body(request, "offer-patch")
     async with pool(request).acquire() as conn, conn.transaction():
-        found = await _offer_or_404(conn, who, offer_id)
+        found = await _offer_or_404(conn, who, offer_id, for_update=True)
         if found.status != "open":
             raise ConflictError("a cancelled offer cannot be changed")
         draft = await build_offer(request, conn, body, existing=found, now=datetime.now(UTC))

@@ -72,6 +72,7 @@ WHERE id = $1
 RETURNING *
 """
 SQL_GET_MEETING_POINT = "SELECT * FROM meeting_point WHERE id = $1"
+SQL_GET_MEETING_POINT_FOR_UPDATE = "SELECT * FROM meeting_point WHERE id = $1 FOR UPDATE"
 SQL_DELETE_MEETING_POINT = "DELETE FROM meeting_point WHERE id = $1"
 SQL_LIST_MEETING_POINTS = """
 SELECT * FROM meeting_point
@@ -209,8 +210,12 @@ async def create_meeting_point(
     return _meeting_point(row)
 
 
-async def get_meeting_point(conn: asyncpg.Connection, mp_id: uuid.UUID) -> MeetingPoint | None:
-    row = await conn.fetchrow(SQL_GET_MEETING_POINT, mp_id)
+async def get_meeting_point(
+    conn: asyncpg.Connection, mp_id: uuid.UUID, *, for_update: bool = False
+) -> MeetingPoint | None:
+    """The meeting point; ``for_update`` locks it until the caller's transaction ends."""
+    sql = SQL_GET_MEETING_POINT_FOR_UPDATE if for_update else SQL_GET_MEETING_POINT
+    row = await conn.fetchrow(sql, mp_id)
     return None if row is None else _meeting_point(row)
 
 

@@ -36,6 +36,8 @@ WHERE id = $24
 RETURNING *
 """
 SQL_GET_OFFER = "SELECT * FROM ride_offer WHERE id = $1"
+# A change is merged into the stored offer; the lock keeps two edits from losing one another.
+SQL_GET_OFFER_FOR_UPDATE = "SELECT * FROM ride_offer WHERE id = $1 FOR UPDATE"
 SQL_CANCEL_OFFER = """
 UPDATE ride_offer SET status = 'cancelled', cancelled_at = COALESCE(cancelled_at, now()),
     updated_at = now()
@@ -224,8 +226,11 @@ async def update_offer(
     return _offer(row)
 
 
-async def get_offer(conn: asyncpg.Connection, offer_id: uuid.UUID) -> Offer | None:
-    row = await conn.fetchrow(SQL_GET_OFFER, offer_id)
+async def get_offer(
+    conn: asyncpg.Connection, offer_id: uuid.UUID, *, for_update: bool = False
+) -> Offer | None:
+    """The offer; ``for_update`` locks it until the caller's transaction ends."""
+    row = await conn.fetchrow(SQL_GET_OFFER_FOR_UPDATE if for_update else SQL_GET_OFFER, offer_id)
     return None if row is None else _offer(row)
 
 

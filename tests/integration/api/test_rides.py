@@ -244,3 +244,28 @@ async def test_pagination_and_filters(client: ApiClient, world: World) -> None:
         r = await client.get(f"/v1/offers?{bad}", headers=driver.headers)
         assert r.status == 422, bad
         assert (await r.json())["field"] == bad.split("=")[0]
+
+
+async def test_concurrent_edits_of_different_fields_both_land(
+    client: ApiClient, world: World
+) -> None:
+    driver = world["driver_west"]
+    _, offer = await post(client, "/v1/offers", driver, offer_body())
+    path = f"/v1/offers/{offer['id']}"
+    changes = [{"seats": 5}, {"max_detour_min": 7}, {"vehicle": {"luggage": True}}, {"note": "x"}]
+    answers = await asyncio.gather(
+        *(client.patch(path, json=change, headers=driver.headers) for change in changes)
+    )
+    assert [a.status for a in answers] == [200] * len(changes)
+    final = await (await client.get(path, headers=driver.headers)).json()
+    assert (
+        final["seats"],
+        final["max_detour_min"],
+        final["vehicle"]["luggage"],
+        final["note"],
+    ) == (
+        5,
+        7,
+        True,
+        "x",
+    )
