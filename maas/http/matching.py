@@ -296,6 +296,11 @@ async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
         make_executor=make_executor,
     )
     app[appkeys.MATCHING] = runner
+    path = getattr(network, "path", None)
+    if path is not None:
+        # Start one worker now, so that the first run does not wait for it to map the graph.
+        warming = asyncio.get_running_loop().run_in_executor(executor, worker.warm, path)
+        warming.add_done_callback(lambda f: f.cancelled() or f.exception())
     runner.start_scheduler()
     try:
         yield
