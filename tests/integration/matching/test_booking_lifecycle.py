@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -245,3 +246,71 @@ async def test_cancelling_the_request_or_the_offer_frees_the_seats_at_once(
     statuses = await conn.fetch("SELECT status FROM match_rider WHERE match_id = $1", second)
     assert [r["status"] for r in statuses] == ["cancelled"]
     del driver2
+
+
+async def test_answers_racing_a_run_never_overbook_nor_double_place_anyone(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Eight riders proposed onto one 2-seat trip accept while a run replaces proposals."""
+    import asyncio
+
+    t = tomorrow_at(7, 30)
+    offer = await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t, seats=2)
+    seeded = await planning.start_run(
+        conn,
+        community_id=world.community_id,
+        horizon=(t - timedelta(hours=1), t + timedelta(hours=2)),
+        trigger="test",
+        requested_by=None,
+        params_version=1,
+        params={},
+    )
+    await planning.fail_run(conn, seeded.id, "seeded by a test", {})
+    riders: list[tuple[Principal, uuid.UUID]] = []
+    for i in range(8):
+        rider = await world.person(f"Rider {i}")
+        request = await world.request(rider, NUFRINGEN, HERRENBERG, t - timedelta(minutes=5))
+        match_id = await planning.insert_proposal(
+            conn,
+            run_id=seeded.id,
+            community_id=world.community_id,
+            offer_id=offer,
+            occurrence_date=t.astimezone(ZoneInfo("Europe/Berlin")).date(),
+            departure_at=t,
+            params_version=1,
+            request_ids=[request],
+            stops=[
+                ProposedStop(request, "pickup", NUFRINGEN, None, t + timedelta(minutes=4)),
+                ProposedStop(request, "dropoff", HERRENBERG, None, t + timedelta(minutes=12)),
+            ],
+            route=[],
+        )
+        riders.append((person(rider, world), match_id))
+
+    async def accept(who: Principal, match_id: uuid.UUID) -> str:
+        async with pool.acquire() as c, c.transaction():
+            try:
+                return await answer(c, who, match_id, Action.ACCEPT)
+            except (ConflictError, NotFoundError) as error:
+                return type(error).__name__
+
+    run_task = asyncio.ensure_future(runner.run(tomorrow_run(world)))
+    answers = list(await asyncio.gather(*(accept(w, m) for w, m in riders)))
+    run = await run_task
+    assert run.status == "succeeded", run.error
+    assert answers.count("accepted") <= 2
+    assert set(answers) <= {"accepted", "ConflictError", "NotFoundError"}
+    accepted = await conn.fetchval(
+        "SELECT count(*) FROM match m JOIN match_rider r ON r.match_id = m.id "
+        "WHERE m.offer_id = $1 AND r.status = 'accepted' AND m.status <> 'cancelled'",
+        offer,
+    )
+    assert accepted == answers.count("accepted")
+    twice = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT r.request_id FROM match_rider r "
+        "JOIN match m ON m.id = r.match_id WHERE m.community_id = $1 "
+        "AND m.status IN ('proposed', 'accepted', 'confirmed') "
+        "AND r.status IN ('pending', 'accepted') GROUP BY r.request_id HAVING count(*) > 1) x",
+        world.community_id,
+    )
+    assert twice == 0
