@@ -9,7 +9,17 @@ from aiohttp import web
 
 from maas import appkeys, db
 from maas.errors import MaasError
-from maas.http import communities, health, matches, matching, openapi, people, rides
+from maas.http import (
+    communities,
+    dashboard,
+    health,
+    matches,
+    matching,
+    openapi,
+    operator,
+    people,
+    rides,
+)
 from maas.http.common import RIDE_LIST_PARAMETERS
 from maas.http.openapi import ApiRoute
 from maas.http.problems import request_context_middleware
@@ -367,6 +377,8 @@ def api_routes() -> list[ApiRoute]:
         ),
         # Matching runs and the booking lifecycle
         *matching.api_routes(),
+        # Operator tools: parameters, KPIs, map layers, what-if replays
+        *operator.api_routes(),
     ]
 
 
@@ -376,6 +388,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", health.readyz)
     for route in api_routes():
         app.router.add_route(route.method, route.path, route.handler)
+    dashboard.setup_routes(app)
 
 
 def create_app(settings: Settings, *, load_roads: bool = True) -> web.Application:
@@ -394,5 +407,7 @@ def create_app(settings: Settings, *, load_roads: bool = True) -> web.Applicatio
         app[appkeys.ROAD_NETWORK] = None
         app[appkeys.ROAD_NETWORK_ERROR] = "road network loading is switched off"
     app.cleanup_ctx.append(matching.matching_ctx)
+    app.cleanup_ctx.append(operator.whatif_ctx)
+    app[appkeys.GEOJSON_CACHE] = {}
     setup_routes(app)
     return app

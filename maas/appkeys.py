@@ -19,6 +19,10 @@ WORKERS = web.AppKey("workers", ProcessPoolExecutor)
 MATCHING = web.AppKey("matching", object)
 """The :class:`maas.planning.service.MatchingRunner` (typed loosely: appkeys imports nothing
 heavy)."""
+WHATIF = web.AppKey("whatif", object)
+"""The :class:`maas.whatif.WhatIfRunner`."""
+GEOJSON_CACHE = web.AppKey("geojson_cache", dict)
+"""Rendered GeoJSON of the region's roads, by region, import and detail."""
 SCHEMAS = web.AppKey("schemas", SchemaRegistry)
 OPENAPI = web.AppKey("openapi", dict)
 PRINCIPAL = web.RequestKey("principal", Principal)
