@@ -397,6 +397,12 @@ async def read_input(
                 dropoff = next((s for s in stops if s.kind == "dropoff"), None)
                 if pickup is None or dropoff is None:
                     continue
+                windows = _held_windows(
+                    secs(pickup.depart_earliest),
+                    secs(pickup.arrive_latest),
+                    secs(pickup.planned_at),
+                    secs(dropoff.planned_at),
+                )
                 riders.append(
                     RequestIn(
                         id=request_id,
@@ -414,13 +420,9 @@ async def read_input(
                                 dropoff.meeting_point_id,
                             ),
                         ),
-                        earliest_pickup_s=max(
-                            secs(pickup.depart_earliest), secs(pickup.planned_at) - HELD_SLACK_S, 0
-                        ),
-                        latest_pickup_s=secs(pickup.planned_at) + HELD_SLACK_S,
-                        latest_dropoff_s=min(
-                            secs(pickup.arrive_latest), secs(dropoff.planned_at) + HELD_SLACK_S
-                        ),
+                        earliest_pickup_s=windows[0],
+                        latest_pickup_s=windows[1],
+                        latest_dropoff_s=windows[2],
                         passengers=pickup.passengers,
                         needs=pickup.needs,
                         needs_help=pickup.needs_help,
@@ -452,6 +454,18 @@ async def read_input(
         occurrences=tuple(occurrences),
         requests=tuple(riders),
     )
+
+
+def _held_windows(
+    earliest_s: int, latest_s: int, pickup_s: int, dropoff_s: int
+) -> tuple[int, int, int]:
+    """A held rider's windows: their request's, narrowed to the planned times ± the slack.
+    Kept well-formed even when the stored plan and the request disagree (the car is then found
+    stuck and left out, rather than failing the run)."""
+    earliest = max(earliest_s, pickup_s - HELD_SLACK_S, 0)
+    latest_pickup = max(pickup_s + HELD_SLACK_S, earliest)
+    latest_dropoff = max(min(latest_s, dropoff_s + HELD_SLACK_S), latest_pickup)
+    return earliest, latest_pickup, latest_dropoff
 
 
 def _others(places: list[Place], own: Place) -> list[Place]:
