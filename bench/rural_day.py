@@ -14,7 +14,7 @@ What happens per size ``n``:
    them (``RoadNetwork.travel_time_matrix``, rounded to int seconds), drivers and riders with the
    generated windows, seats, detour limits, ride-time limits (1.5 × direct + 10 min),
    needs/features and ``--dwell-s`` for boarding and alighting.
-3. Every solver runs in a fresh process (peak memory is that process's ``ru_maxrss``, which
+3. Every solver runs in a fresh process (peak memory is that process's ``VmHWM``, which
    includes the interpreter, the libraries and the instance; "base" is the same figure just
    before the solver starts) with the same wall-clock budget ``--time-limit``:
 
@@ -63,6 +63,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing import get_context
@@ -86,11 +87,17 @@ from matching import (  # noqa: E402
     Problem,
     Rider,
     SolveParams,
+    SolveStatus,
     StopKind,
+    UnservedReason,
+    apply_insertion,
     check,
+    insert_cheapest,
+    prune,
     solve,
 )
 from matching._schedule import route_times  # noqa: E402
+from matching.solver import build_result  # noqa: E402
 
 DEFAULT_PBF = ROOT / "data" / "demo" / "herrenberg.osm.pbf"
 #: Prize of serving a rider in PyVRP (must dominate any driving cost in seconds).
@@ -104,8 +111,20 @@ Plan = list[tuple[int, bool]]
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process in MiB.
+
+    ``VmHWM`` from ``/proc/self/status`` where available: unlike ``ru_maxrss`` it starts afresh
+    at ``exec``, whereas ``ru_maxrss`` of a spawned child keeps the parent's high-water mark
+    from the moment of the fork (so every child would report at least the parent's size).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # ---------------------------------------------------------------------------- instance
@@ -260,6 +279,42 @@ def ours_task(problem: Problem, budget_s: float, seed: int, strategy: str) -> di
         "status": str(res.status),
         "unserved": reasons,
     }
+
+
+def greedy_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
+    """Sequential cheapest insertion with the library's ``insert_cheapest`` (no OR-Tools).
+
+    Riders enter most constrained first (fewest drivers left by pruning, then earliest pickup);
+    each goes where it adds the least driving, or stays unserved. ``budget_s`` is not needed.
+    """
+    del budget_s, seed
+    base = peak_rss_mb()
+    t0 = time.perf_counter()
+    pr = prune(problem)
+    active = [i for i, allowed in enumerate(pr.allowed) if allowed]
+    unserved = dict(pr.reasons)
+    unserved.update((problem.riders[i].id, UnservedReason.NOT_CHOSEN) for i in active)
+    cur = build_result(
+        problem,
+        [[] for _ in problem.drivers],
+        unserved,
+        objective=0,
+        wall_time_s=0.0,
+        status=SolveStatus.FEASIBLE,
+    )
+    active.sort(key=lambda i: (len(pr.allowed[i]), problem.riders[i].earliest_pickup_s))
+    for i in active:
+        ins = insert_cheapest(problem, cur, problem.riders[i])
+        if ins is not None:
+            cur = apply_insertion(cur, ins)
+    wall = time.perf_counter() - t0
+    violations = check(problem, cur)
+    plans = [
+        [(problem.rider_index(s.rider_id), s.kind is StopKind.PICKUP) for s in route.stops]
+        for route in cur.routes
+    ]
+    note = f"{len(violations)} check violations" if violations else ""
+    return {"plans": plans, "wall_s": wall, "peak_mb": peak_rss_mb(), "base_mb": base, "note": note}
 
 
 def vroom_task(problem: Problem, budget_s: float, seed: int, threads: int) -> dict[str, Any]:
@@ -497,43 +552,81 @@ def judge(inst: Instance, net: RoadNetwork, out: dict[str, Any], load: float) ->
 
 
 def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    # A fresh interpreter per run: ru_maxrss is then that solver's own peak.
+    # A fresh interpreter per run: VmHWM is then that solver's own peak.
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
 
 
+def _in_child(fn: Any, args: tuple[Any, ...], cap_s: float, workers: int = 1) -> list[Any]:
+    """Run ``fn(*args_w)`` for each worker in fresh processes; kill them after ``cap_s``.
+
+    ``args`` is one tuple per worker. A worker that has not answered by the cap is reported as
+    ``None`` (its process is killed: OR-Tools does not always honour its own time limit).
+    """
+    pool = _spawn_pool(workers)
+    futures = [pool.submit(fn, *a) for a in args]
+    deadline = time.perf_counter() + cap_s
+    outs: list[Any] = []
+    for f in futures:
+        try:
+            outs.append(f.result(timeout=max(0.0, deadline - time.perf_counter())))
+        except FuturesTimeout:
+            outs.append(None)
+    if any(o is None for o in outs):
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+    return outs
+
+
+def _no_answer(problem: Problem, cap_s: float) -> dict[str, Any]:
+    return {
+        "plans": [[] for _ in problem.drivers],
+        "wall_s": cap_s,
+        "peak_mb": math.nan,
+        "base_mb": math.nan,
+        "note": f"no answer within {cap_s:.0f} s (killed)",
+    }
+
+
 def run_solver(
-    name: str, inst: Instance, budget_s: float, seed: int, workers: int
+    name: str, inst: Instance, budget_s: float, seed: int, workers: int, cap_s: float
 ) -> dict[str, Any]:
     """Run one solver on the instance in fresh process(es); returns the best output."""
     p = inst.problem
     if name == "ours":
-        with _spawn_pool(workers) as pool:
-            futures = [
-                pool.submit(
-                    ours_task, p, budget_s, seed + w, OURS_STRATEGIES[w % len(OURS_STRATEGIES)]
-                )
-                for w in range(workers)
-            ]
-            outs = [f.result() for f in futures]
+        args = [
+            (p, budget_s, seed + w, OURS_STRATEGIES[w % len(OURS_STRATEGIES)])
+            for w in range(workers)
+        ]
+        answers = _in_child(ours_task, tuple(args), cap_s, workers)
+        outs: list[dict[str, Any]] = [o for o in answers if o is not None]
+        if not outs:
+            return _no_answer(p, cap_s)
 
         def rank(o: dict[str, Any]) -> tuple[int, int]:
             served = sum(1 for plan in o["plans"] for _, pick in plan if pick)
             return (-served, sum(len(plan) for plan in o["plans"]))
 
-        best = min(outs, key=rank)
-        best = dict(best)
-        best["wall_s"] = max(o["wall_s"] for o in outs)
+        chosen = min(outs, key=rank)
+        best = dict(chosen)
+        best["wall_s"] = max(o["wall_s"] for o in outs) if len(outs) == workers else cap_s
         best["peak_mb"] = sum(o["peak_mb"] for o in outs)
         best["base_mb"] = sum(o["base_mb"] for o in outs)
         notes = {o["note"] for o in outs if o["note"]}
+        if len(outs) < workers:
+            notes.add(f"{workers - len(outs)} of {workers} workers killed at {cap_s:.0f} s")
         best["note"] = "; ".join(sorted(notes))
         return best
-    with _spawn_pool(1) as pool:
-        if name == "vroom":
-            return pool.submit(vroom_task, p, budget_s, seed, 2).result()
-        if name == "pyvrp":
-            return pool.submit(pyvrp_task, p, budget_s, seed, inst.xy).result()
-    raise ValueError(f"unknown solver {name!r}")
+    tasks: dict[str, tuple[Any, tuple[Any, ...]]] = {
+        "greedy": (greedy_task, (p, budget_s, seed)),
+        "vroom": (vroom_task, (p, budget_s, seed, 2)),
+        "pyvrp": (pyvrp_task, (p, budget_s, seed, inst.xy)),
+    }
+    if name not in tasks:
+        raise ValueError(f"unknown solver {name!r}")
+    fn, fargs = tasks[name]
+    out = _in_child(fn, (fargs,), cap_s)[0]
+    return _no_answer(p, cap_s) if out is None else dict(out)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -564,6 +657,7 @@ def summarise(runs: list[Metrics]) -> Metrics:
 
 CANNOT = {
     "ours": "",
+    "greedy": "",
     "vroom": "no ride-time limit; detour = driving only; no departure window",
     "pyvrp": "no ride-time limit; no needs/features",
 }
@@ -621,7 +715,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=30.0, help="seconds per solver and run")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1, help="seed of the generated day")
-    ap.add_argument("--solvers", default="ours,vroom,pyvrp")
+    ap.add_argument("--solvers", default="ours,greedy,vroom,pyvrp")
+    ap.add_argument(
+        "--cap-factor",
+        type=float,
+        default=4.0,
+        help="kill a solver after max(60 s, factor x budget) without an answer",
+    )
     ap.add_argument("--ours-workers", type=int, default=2, help="parallel searches for ours")
     ap.add_argument("--dwell-s", type=int, default=60, help="boarding and alighting time")
     ap.add_argument("--pbf", type=Path, default=DEFAULT_PBF)
@@ -647,7 +747,8 @@ def main(argv: list[str] | None = None) -> int:
                 for s in solvers:
                     load0 = os.getloadavg()[0]
                     try:
-                        out = run_solver(s, inst, args.time_limit, rep, args.ours_workers)
+                        cap = max(60.0, args.cap_factor * args.time_limit)
+                        out = run_solver(s, inst, args.time_limit, rep, args.ours_workers, cap)
                     except Exception as exc:  # report, never hide, solver failures
                         print(f"{s} failed at {size}: {exc!r}", file=sys.stderr)
                         continue
