@@ -104,3 +104,24 @@ async def test_a_broken_worker_pool_fails_one_run_and_is_replaced(
         assert ok.status == "succeeded", ok.error
     finally:
         await runner.close()
+
+
+async def test_a_run_uses_the_current_parameter_version(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection
+) -> None:
+    from maas.store import params as params_store
+
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    await world.request(await world.person("Rider"), NUFRINGEN, HERRENBERG, t)
+    saved = await params_store.save(
+        conn,
+        world.community_id,
+        {"max_detour_min": 9, "max_walk_m": 250},
+        changed_by=None,
+        reason="test",
+    )
+    run = await runner.run(tomorrow_run(world))
+    assert run.status == "succeeded", run.error
+    assert run.params_version == saved.version
+    assert (run.params["max_detour_min"], run.params["max_walk_m"]) == (9, 250)
