@@ -20,9 +20,10 @@ How the budget is used
   solution, then a ruin-and-recreate loop built on
   ``matching.insert_cheapest`` / ``remove_riders`` (Shaw removal, route
   elimination with an ejection pool, record-to-record acceptance), then GLS
-  again on a model restricted to the used vehicles.  Worker 0 gives most time
-  to the ruin-and-recreate loop, worker 1 to GLS (see ``WORKER_PLANS``); the
-  better plan (vehicles, then distance) is reported.  Every reported plan is
+  again on a model restricted to the used vehicles (20 % / 60 % / 20 % of
+  the budget, see ``WORKER_PLANS``); the workers differ in first-solution
+  strategy and seeds and the better plan (vehicles, then distance) is
+  reported.  Every reported plan is
   verified with ``matching.check``.
 * VROOM: ``exploration_level=5``, 2 threads, ``timeout`` = budget, the same
   fixed vehicle cost.
@@ -82,10 +83,14 @@ DISABLED_OPERATORS = frozenset(
 )
 #: Per worker: shares of the budget for the initial OR-Tools GLS and for the
 #: ruin-and-recreate loop; the final GLS polish gets the rest.
-WORKER_PLANS = [(0.1, 0.6), (0.3, 0.45)]
-STRATEGIES = ["PARALLEL_CHEAPEST_INSERTION", "PARALLEL_CHEAPEST_INSERTION"]
+WORKER_PLANS = [(0.2, 0.6), (0.2, 0.6)]
+STRATEGIES = ["PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION"]
 #: LNS iterations allowed to empty the pool after a route elimination.
 ELIMINATION_PATIENCE = 100
+#: Record-to-record reference: the best plan (True) or the current one.
+ACCEPT_AGAINST_BEST = False
+#: Make elimination attempts rarer after each failure.
+ELIMINATION_BACKOFF = False
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,9 @@ def _lns(
     the pool.  Route elimination: empty the shortest route into the pool and
     keep working with one vehicle less until the pool is empty (success) or a
     patience limit is hit (back to the best complete plan).  Acceptance:
-    fewer pooled requests, then fewer vehicles, then record-to-record travel
-    on driving time.
+    fewer pooled requests, then fewer vehicles, then driving time within a
+    threshold (1 % of the best, shrinking to 0) of the current plan - or of
+    the best plan with ``ACCEPT_AGAINST_BEST``.
     """
     rel = _relatedness(p)
     index = {r.id: i for i, r in enumerate(p.riders)}
@@ -214,7 +220,7 @@ def _lns(
         # the same fleet (or of the current plan while the pool is not empty).
         ref = (
             best.total_added_driving_s
-            if not missed and cand.num_used_drivers == best.num_used_drivers
+            if ACCEPT_AGAINST_BEST and not missed and cand.num_used_drivers == best.num_used_drivers
             else cur.total_added_driving_s
         )
         if cand_key < cur_key or (
@@ -229,7 +235,8 @@ def _lns(
         if pool:
             patience -= 1
             if patience <= 0:  # elimination failed: back off
-                elim_prob = max(0.03, 0.7 * elim_prob)
+                if ELIMINATION_BACKOFF:
+                    elim_prob = max(0.03, 0.7 * elim_prob)
                 cur, pool = best, []
                 fleet = {r.driver_id for r in cur.routes if r.stops}
     return best, iterations
@@ -254,8 +261,8 @@ def ours_worker(task: tuple[str, float, int]) -> tuple[int | None, float | None,
 
     Worker plans (shares of the budget): OR-Tools GLS from a first solution,
     then ruin-and-recreate (vehicle elimination and distance), then GLS again
-    on a model with only the used vehicles.  Worker 0 leans on the LNS,
-    worker 1 on GLS.
+    on a model with only the used vehicles.  The workers differ in first
+    solution strategy and seeds.
     """
     text, budget, worker = task
     t0 = time.perf_counter()
