@@ -189,6 +189,8 @@ class MatchRider:
     needs_child_seat: bool = False
     needs_help_getting_in: bool = False
     note: str | None = None
+    name: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,8 @@ class Match:
     vehicle_wheelchair: bool = False
     vehicle_child_seat: bool = False
     vehicle_luggage: bool = False
+    driver_name: str | None = None
+    driver_phone: str | None = None
 
     def participants(self) -> set[uuid.UUID]:
         return {self.driver_id, *(r.person_id for r in self.riders)}

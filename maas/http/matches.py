@@ -2,7 +2,8 @@
 
 Privacy: before a ride is confirmed, each party sees the other's places only approximately
 (the meeting point, else the centre of the 300 m grid cell) and no route; after confirmation
-the people in the ride see exact places. Operators of the ride's community and admins see
+the people in the ride see exact places, each other's names and phone numbers, and the
+riders' notes. Operators of the ride's community and admins see
 exact places: they run the service and book for riders on the phone. Operators of a rider's or
 driver's home community see the match too, with approximate places.
 """
@@ -73,6 +74,12 @@ def match_json(m: Match, who: Principal) -> dict[str, Any]:
         "driver_status": m.driver_status,
         "is_driver": who.person_id == m.driver_id,
         "params_version": m.params_version,
+        # Names and phone numbers, like exact places, only once the ride is confirmed.
+        "driver": (
+            {"name": m.driver_name, "phone": m.driver_phone}
+            if everything_exact or who.person_id == m.driver_id
+            else None
+        ),
         "vehicle": {
             "wheelchair": m.vehicle_wheelchair,
             "child_seat": m.vehicle_child_seat,
@@ -92,6 +99,11 @@ def match_json(m: Match, who: Principal) -> dict[str, Any]:
                 },
                 # Free text can identify a home, so it follows the exact places' rule.
                 "note": r.note if everything_exact or r.person_id == who.person_id else None,
+                "contact": (
+                    {"name": r.name, "phone": r.phone}
+                    if everything_exact or r.person_id == who.person_id
+                    else None
+                ),
             }
             for r in m.riders
         ],

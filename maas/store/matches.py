@@ -19,8 +19,9 @@ from maas.store.common import ListFilter, Page, bbox_geom, from_geom, maybe_poin
 
 SQL_LIST_MATCHES = """
 SELECT m.*, o.person_id AS driver_id, o.wheelchair AS vehicle_wheelchair,
-       o.child_seat AS vehicle_child_seat, o.luggage AS vehicle_luggage
-FROM match m JOIN ride_offer o ON o.id = m.offer_id
+       o.child_seat AS vehicle_child_seat, o.luggage AS vehicle_luggage,
+       d.name AS driver_name, d.phone AS driver_phone
+FROM match m JOIN ride_offer o ON o.id = m.offer_id JOIN person d ON d.id = o.person_id
 WHERE ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2::uuid))
   AND ($3::bool OR o.person_id = $4 OR m.community_id = ANY($5::uuid[])
        OR EXISTS (SELECT 1 FROM match_rider r JOIN ride_request q ON q.id = r.request_id
@@ -44,8 +45,8 @@ LIMIT $12
 """
 SQL_MATCH_RIDERS = """
 SELECT r.match_id, r.request_id, r.status, q.person_id, q.passengers, q.needs_wheelchair,
-       q.needs_child_seat, q.needs_help_getting_in, q.note
-FROM match_rider r JOIN ride_request q ON q.id = r.request_id
+       q.needs_child_seat, q.needs_help_getting_in, q.note, p.name, p.phone
+FROM match_rider r JOIN ride_request q ON q.id = r.request_id JOIN person p ON p.id = q.person_id
 WHERE r.match_id = ANY($1::uuid[])
 ORDER BY r.match_id, r.request_id
 """
@@ -174,6 +175,8 @@ async def list_matches(
                     needs_child_seat=r["needs_child_seat"],
                     needs_help_getting_in=r["needs_help_getting_in"],
                     note=r["note"],
+                    name=r["name"],
+                    phone=r["phone"],
                 )
             )
         for s in await conn.fetch(SQL_MATCH_STOPS, ids):
@@ -208,6 +211,8 @@ async def list_matches(
             vehicle_wheelchair=r["vehicle_wheelchair"],
             vehicle_child_seat=r["vehicle_child_seat"],
             vehicle_luggage=r["vehicle_luggage"],
+            driver_name=r["driver_name"],
+            driver_phone=r["driver_phone"],
         )
         for r in rows
     ]

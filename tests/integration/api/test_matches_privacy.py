@@ -83,6 +83,7 @@ async def test_driver_sees_only_an_approximate_pickup_until_confirmed(
     rider = proposed["riders"][0]
     assert (rider["passengers"], rider["needs"]["wheelchair"]) == (1, False)
     assert rider["note"] is None
+    assert rider["contact"] is None
     assert proposed["vehicle"] == {"wheelchair": False, "child_seat": False, "luggage": False}
     # The rider sees their own pickup exactly.
     mine = await view(client, world, "rider_west", ride["match"])
@@ -90,6 +91,7 @@ async def test_driver_sees_only_an_approximate_pickup_until_confirmed(
     assert mine["stops"][0]["approximate"] is False
     assert mine["riders"][0]["is_me"] is True
     assert mine["riders"][0]["note"] == "ring twice"
+    assert mine["driver"] is None  # no name or phone before confirmation
     # Once confirmed, the people in the ride see exact places and the route.
     async with db.connection(api_settings) as conn:
         await conn.execute(SQL_SET_STATUS, uuid.UUID(ride["match"]), "confirmed")
@@ -97,6 +99,9 @@ async def test_driver_sees_only_an_approximate_pickup_until_confirmed(
     assert confirmed["stops"][0]["position"] == DOOR
     assert confirmed["route"]["type"] == "LineString"
     assert confirmed["riders"][0]["note"] == "ring twice"
+    assert confirmed["riders"][0]["contact"]["name"] == "Test rider_west"
+    mine = await view(client, world, "rider_west", ride["match"])
+    assert mine["driver"]["name"] == "Test driver_west"
     # Someone outside the ride still sees nothing.
     r = await client.get(f"/v1/matches/{ride['match']}", headers=world["both_west"].headers)
     assert r.status == 404
