@@ -126,9 +126,22 @@
       return;
     }
     sessionStorage.setItem(TOKEN_KEY, token);
-    const page = await api("/v1/communities?limit=200");
-    state.communities = page.items.filter((c) => admin || state.me.operator_of.includes(c.id))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    if (admin) {
+      // every community, page by page
+      const all = [];
+      let cursor = null;
+      do {
+        const page = await api("/v1/communities?limit=200" +
+          (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+        all.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor);
+      state.communities = all;
+    } else {
+      state.communities = await Promise.all(
+        state.me.operator_of.map((id) => api("/v1/communities/" + id)));
+    }
+    state.communities.sort((a, b) => a.name.localeCompare(b.name));
     const select = $("community");
     select.replaceChildren(...state.communities.map((c) =>
       el("option", { value: c.id, text: c.name })));
@@ -236,17 +249,19 @@
     const villages = await api("/v1/communities.geojson");
     const current = state.communityId;
     const villageLayer = L.geoJSON(villages, {
-      style: (f) => ({
-        color: f.properties.id === current ? "#1a5276" : "#5d6d7e",
-        weight: f.properties.id === current ? 3 : 1,
-        fillColor: f.properties.id === current ? "#aed6f1" : "#eaeded",
-        fillOpacity: f.properties.id === current ? 0.35 : 0.2,
-      }),
+      style: (f) => f.properties.id === current
+        ? { color: "#1a5276", weight: 4, fillColor: "#5dade2", fillOpacity: 0.18 }
+        : { color: "#909497", weight: 1, dashArray: "4 4", fillOpacity: 0 },
       onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name),
     });
     setLayer("villages", villageLayer, villages, true);
+    villageLayer.eachLayer((layer) => {
+      if (layer.feature.properties.id === current) layer.bringToFront();
+    });
+    // The map may have been laid out while its tab was hidden: measure it again first.
+    state.map.invalidateSize();
     const mine = villages.features.find((f) => f.properties.id === current);
-    if (mine) state.map.fitBounds(L.geoJSON(mine).getBounds(), { padding: [20, 20] });
+    if (mine) state.map.fitBounds(L.geoJSON(mine).getBounds(), { padding: [30, 30] });
     state.roadsDetail = null;
     await loadRoads();
     const layers = await api("/v1/communities/" + current + "/map?" + periodQuery());
@@ -371,12 +386,27 @@
       const name = String(err.field || "").replace(/^params\./, "");
       const box = $("err-" + prefix + name);
       if (box) {
-        box.textContent = err.detail;
+        box.textContent = fieldMessage(name, prefix, err.detail);
         box.closest(".field").classList.add("invalid");
         placed = true;
       }
     }
-    $(generalId).textContent = placed ? problem.title || e.message : e.message;
+    $(generalId).textContent = placed ? t("params.invalid") : e.message;
+  }
+
+  // A range error in plain words and the page's language; other problems as the API says.
+  function fieldMessage(name, prefix, detail) {
+    const f = state.params && state.params.fields.find((x) => x.name === name);
+    const input = $(prefix + name);
+    if (f && input && (f.kind === "int" || f.kind === "float")) {
+      const value = Number(input.value);
+      if (input.value.trim() === "" || Number.isNaN(value) || value < f.min || value > f.max ||
+          (f.kind === "int" && !Number.isInteger(value))) {
+        return t("params.out_of_range", { min: num(f.min, 2), max: num(f.max, 2),
+          unit: f.unit ? t("unit." + f.unit) : "" }).trim();
+      }
+    }
+    return detail;
   }
 
   async function saveParams(event) {
