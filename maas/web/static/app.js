@@ -567,8 +567,10 @@
       el("th", { text: t("whatif.difference") }));
     const rows = r.comparison.map((c) => {
       const unit = units[c.kpi];
+      const sign = c.difference > 0 ? "+" : "";
       const diff = c.difference === null ? t("none")
-        : (c.difference > 0 ? "+" : "") + withUnit(c.difference, unit);
+        : unit === "%" ? sign + num(c.difference * 100, 0) + " " + t("unit.pp")
+          : sign + withUnit(c.difference, unit);
       return el("tr", { "data-kpi": c.kpi }, el("td", { text: t("kpi." + c.kpi) }),
         el("td", { text: withUnit(c.candidate, unit) }),
         el("td", { text: withUnit(c.reference, unit) }), el("td", { text: diff }));

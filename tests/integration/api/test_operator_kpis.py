@@ -113,7 +113,9 @@ async def day(api_settings: Settings, world: World) -> Day:
             ),
         )
         straight_m = await conn.fetchval(
-            "SELECT ST_Distance($1::geometry::geography, $2::geometry::geography)", to_geom(WEST), to_geom(EAST)
+            "SELECT ST_Distance($1::geometry::geography, $2::geometry::geography)",
+            to_geom(WEST),
+            to_geom(EAST),
         )
         route_m = await conn.fetchval("SELECT ST_Length($1::geometry::geography)", route)
     return Day(c.id, route_m / 1000, kpi.direct_km(straight_m / 1000))
