@@ -21,6 +21,9 @@ MAX_ADVANCE = timedelta(days=366)
 PAST_TOLERANCE = timedelta(minutes=5)
 """Clock skew between a phone and the server is not "in the past"."""
 
+MAX_WINDOW = timedelta(hours=24)
+"""A departure window (or a rider's whole window) longer than a day is a mistake, not a trip."""
+
 
 @dataclass(frozen=True, slots=True)
 class OfferDraft:
@@ -70,6 +73,8 @@ def check_window(
         raise InputError(earliest_field, "lies more than a year ahead")
     if latest < earliest or (strict and latest == earliest):
         raise InputError(latest_field, f"ends before {earliest_field}")
+    if latest - earliest > MAX_WINDOW:
+        raise InputError(latest_field, f"is more than 24 hours after {earliest_field}")
 
 
 def make_weekly_rule(

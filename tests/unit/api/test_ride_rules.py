@@ -31,6 +31,7 @@ def test_a_window_in_the_future_passes() -> None:
         (NOW + timedelta(days=400), NOW + timedelta(days=401), "from"),
         (NOW + timedelta(hours=2), NOW + timedelta(hours=1), "to"),
         (NOW + timedelta(hours=2), NOW + timedelta(hours=2), "to"),
+        (NOW + timedelta(hours=2), NOW + timedelta(hours=27), "to"),
     ],
 )
 def test_bad_windows_name_their_field(earliest: datetime, latest: datetime, field: str) -> None:
