@@ -21,6 +21,7 @@ from maas.errors import (
     BadRequestError,
     ConflictError,
     InputError,
+    NotFoundError,
     UnsupportedMediaTypeError,
 )
 from maas.store import idempotency, people
@@ -103,13 +104,11 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
 
 
 def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
-    """A path id; a malformed one is simply not found."""
-    from maas.errors import NotFoundError
-
+    """A path id; a malformed one is simply not found (ids are UUIDs)."""
     try:
         return uuid.UUID(request.match_info[name])
     except ValueError:
-        raise NotFoundError(f"no such {name.removesuffix('_id')}") from None
+        raise NotFoundError(f"nothing has the id {request.match_info[name][:40]!r}") from None
 
 
 def utc(value: datetime | None) -> str | None:
