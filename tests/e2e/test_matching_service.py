@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import shapely
 from jsonschema import Draft202012Validator
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, box
 from support.matching_world import GAERTRINGEN, HERRENBERG, NUFRINGEN, tomorrow_at
 from support.server import LiveServer, run_cli, start_server
 
@@ -35,8 +35,9 @@ pytestmark = pytest.mark.db
 
 BERLIN = ZoneInfo("Europe/Berlin")
 E2E_NAME = "E2E matching"
-# Smaller than every other test community here, so the API files rides starting in it here.
-E2E_AREA = (8.83, 48.58, 8.93, 48.66)
+# Small squares around the places the tests start from: smaller than any village or other
+# test community, so the API files rides starting there in this community.
+E2E_PLACES = (GAERTRINGEN, NUFRINGEN, HERRENBERG)
 RETIRED_AREA = (0.0, 0.0, 0.001, 0.001)
 
 SQL_RETIRE = """
@@ -97,7 +98,15 @@ async def scene(
             conn,
             region=demo_region,
             name=E2E_NAME,
-            area=shapely.set_srid(box(*E2E_AREA), 4326),
+            area=shapely.set_srid(
+                MultiPolygon(
+                    [
+                        box(p.lon - 0.001, p.lat - 0.001, p.lon + 0.001, p.lat + 0.001)
+                        for p in E2E_PLACES
+                    ]
+                ),
+                4326,
+            ),
             settings={},
         )
         admin = await _actor(conn, "E2E admin", community.id, is_admin=True)
