@@ -283,7 +283,7 @@ async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
             max_workers=settings.worker_processes,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=worker.warm,
-            initargs=(getattr(network, "path", None),),
+            initargs=(getattr(network, "path", None), settings.log_level),
         )
 
     executor = make_executor()

@@ -20,6 +20,7 @@ import numpy as np
 
 import matching
 from maas.errors import InputError
+from maas.logs import configure_logging
 from maas.planning.plan import (
     Located,
     PlanInput,
@@ -44,8 +45,11 @@ with one place each are solved well."""
 _networks: dict[Path, RoadNetwork] = {}
 
 
-def warm(network_path: Path | None) -> None:
-    """Pool initializer: open (and index) the road network before the first run arrives."""
+def warm(network_path: Path | None, log_level: str | None = None) -> None:
+    """Pool initializer: log like the service (JSON lines), and open (and index) the road
+    network before the first run arrives."""
+    if log_level is not None:
+        configure_logging(log_level)
     if network_path is not None:
         _network(network_path)
 
