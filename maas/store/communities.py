@@ -22,7 +22,8 @@ SQL_UPDATE_COMMUNITY = """
 UPDATE community SET
     name = COALESCE($2, name),
     area = COALESCE(ST_Multi($3::geometry), area),
-    settings = COALESCE($4::jsonb, settings),
+    settings = CASE WHEN $4::jsonb IS NULL THEN settings
+                    ELSE jsonb_strip_nulls(settings || $4::jsonb) END,
     updated_at = now()
 WHERE id = $1
 RETURNING *
@@ -144,6 +145,7 @@ async def update_community(
     area: BaseGeometry | None,
     settings: dict[str, Any] | None,
 ) -> Community | None:
+    """Change what is given; ``settings`` are merged into the stored ones (None removes)."""
     row = await conn.fetchrow(
         SQL_UPDATE_COMMUNITY,
         community_id,

@@ -107,12 +107,29 @@ async def test_community_settings_are_staff_only(client: ApiClient, world: World
     body = await r.json()
     assert body["name"] == "Westdorf"
     assert "settings" not in body
+    admin = world["admin"].headers
+    # Matching parameters are versioned at /params; settings hold the other options.
     r = await client.patch(
-        f"/v1/communities/{world.west}",
-        json={"settings": {"max_walk_m": -5}},
-        headers=world["admin"].headers,
+        f"/v1/communities/{world.west}", json={"settings": {"max_walk_m": 300}}, headers=admin
     )
     assert (r.status, (await r.json())["field"]) == (422, "settings.max_walk_m")
+    r = await client.patch(
+        f"/v1/communities/{world.west}", json={"settings": {"contact_email": 5}}, headers=admin
+    )
+    assert (r.status, (await r.json())["field"]) == (422, "settings.contact_email")
+    # Options are merged; null removes one.
+    for change in ({"contact_email": "rathaus@westdorf.example"}, {"description": "Westdorf"}):
+        r = await client.patch(
+            f"/v1/communities/{world.west}", json={"settings": change}, headers=admin
+        )
+        assert r.status == 200
+    merged = (await r.json())["settings"]
+    assert merged["contact_email"] == "rathaus@westdorf.example"
+    assert merged["description"] == "Westdorf"
+    r = await client.patch(
+        f"/v1/communities/{world.west}", json={"settings": {"description": None}}, headers=admin
+    )
+    assert "description" not in (await r.json())["settings"]
     r = await client.patch(
         f"/v1/communities/{world.west}",
         json={"settings": {"shoe_size": 5}},
