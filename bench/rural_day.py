@@ -23,6 +23,10 @@ What happens per size ``n``:
      seeds), the best is kept (most riders, then least added driving); checked with
      ``matching.check``. ``time_limit_s`` bounds the search only: pruning and building the
      OR-Tools model come on top and are part of the wall time shown.
+   * **greedy** — the library's own ``insert_cheapest`` applied rider by rider (most
+     constrained first: fewest drivers left after pruning, then earliest pickup) with
+     ``apply_insertion``; no OR-Tools, full rules, checked with ``matching.check``. A baseline
+     for what the search adds, and a candidate first solution.
    * **vroom** — pyvroom, shipments with time windows, capacities and skills (needs), each driver
      a vehicle from its start to its end with the window [earliest departure, latest arrival]
      and ``max_travel_time`` = direct + detour budget (driving only); ``exploration_level=5``,
@@ -43,6 +47,10 @@ What happens per size ``n``:
    **detour** (added driving minutes per driver who takes riders: mean and p95), **veh-km
    saved** (riders' direct km that need no car minus the drivers' added km; km of the fastest
    path of every leg), wall time and peak memory.
+
+A solver that has not answered ``max(60 s, --cap-factor × budget)`` after its start is killed
+and reported as "no answer": at 2,000 requests neither OR-Tools' first-solution heuristics nor
+VROOM's construction phase stop at their time limits.
 
 With ``--repeat k`` the same instance is solved k times (solver seeds 0..k-1) and the table
 shows medians. "vs best peer" divides ours by the better of VROOM and PyVRP (served % and
