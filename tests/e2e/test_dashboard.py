@@ -174,7 +174,15 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
-async def test_the_dashboard_end_to_end(page: Page, desk: Desk) -> None:
+SQL_LIVE_ROWS = """
+SELECT (SELECT count(*) FROM match WHERE community_id = $1)
+     + (SELECT count(*) FROM matching_run WHERE community_id = $1)
+     + (SELECT count(*) FROM request_outcome o JOIN ride_request q ON q.id = o.request_id
+        WHERE q.community_id = $1)
+"""
+
+
+async def test_the_dashboard_end_to_end(page: Page, desk: Desk, settings: Settings) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Refused requests (the wrong token, the refused parameter) are expected; script errors not.
@@ -248,6 +256,9 @@ async def test_the_dashboard_end_to_end(page: Page, desk: Desk) -> None:
     await expect(page.locator("#whatif-table th").nth(2)).to_have_text("What actually happened")
     assert await page.locator("#whatif-chart rect.bar-a").count() == 6  # 5 bars + legend
     await shot(page, "06-whatif")
+    async with db.connection(settings) as conn:
+        # the replay wrote nothing live: still only the one match inserted by the fixture
+        assert await conn.fetchval(SQL_LIVE_ROWS, desk.community_id) == 1
 
     await page.click("#lang-de")
     await expect(page.locator("#whatif-table th").nth(1)).to_have_text("Mit diesen Einstellungen")

@@ -183,7 +183,7 @@
 
   function showFatal(e) {
     console.error(e);
-    const target = { map: "login-error", kpis: "kpi-note", params: "params-error",
+    const target = { map: "map-error", kpis: "kpi-note", params: "params-error",
       whatif: "whatif-error" }[state.tab];
     $(target).textContent = e.message;
   }
@@ -207,6 +207,9 @@
 
   function ensureMap() {
     if (state.map) return;
+    if (typeof L === "undefined") {
+      throw new Error("The map library (Leaflet) is missing on the server: run 'npm ci'.");
+    }
     state.map = L.map("map", { preferCanvas: false, zoomSnap: 0.5 });
     state.map.attributionControl.setPrefix(false);
     state.map.attributionControl.addAttribution("© OpenStreetMap contributors, ODbL");
