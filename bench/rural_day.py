@@ -27,6 +27,8 @@ What happens per size ``n``:
      constrained first: fewest drivers left after pruning, then earliest pickup) with
      ``apply_insertion``; no OR-Tools, full rules, checked with ``matching.check``. A baseline
      for what the search adds, and a candidate first solution.
+   * **rr** — the greedy plan improved by ruin and recreate (``remove_riders`` +
+     ``insert_cheapest``) for the rest of the budget; library API only, no OR-Tools.
    * **vroom** — pyvroom, shipments with time windows, capacities and skills (needs), each driver
      a vehicle from its start to its end with the window [earliest departure, latest arrival]
      and ``max_travel_time`` = direct + detour budget (driving only); ``exploration_level=5``,
@@ -93,6 +95,8 @@ from matching import (  # noqa: E402
     Candidate,
     Driver,
     Problem,
+    Pruning,
+    Result,
     Rider,
     SolveParams,
     SolveStatus,
@@ -102,6 +106,7 @@ from matching import (  # noqa: E402
     check,
     insert_cheapest,
     prune,
+    remove_riders,
     solve,
 )
 from matching._schedule import route_times  # noqa: E402
@@ -289,15 +294,8 @@ def ours_task(problem: Problem, budget_s: float, seed: int, strategy: str) -> di
     }
 
 
-def greedy_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
-    """Sequential cheapest insertion with the library's ``insert_cheapest`` (no OR-Tools).
-
-    Riders enter most constrained first (fewest drivers left by pruning, then earliest pickup);
-    each goes where it adds the least driving, or stays unserved. ``budget_s`` is not needed.
-    """
-    del budget_s, seed
-    base = peak_rss_mb()
-    t0 = time.perf_counter()
+def _greedy(problem: Problem) -> tuple[Result, Pruning]:
+    """Insert riders one by one with ``insert_cheapest``, most constrained first."""
     pr = prune(problem)
     active = [i for i, allowed in enumerate(pr.allowed) if allowed]
     unserved = dict(pr.reasons)
@@ -315,14 +313,80 @@ def greedy_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
         ins = insert_cheapest(problem, cur, problem.riders[i])
         if ins is not None:
             cur = apply_insertion(cur, ins)
-    wall = time.perf_counter() - t0
-    violations = check(problem, cur)
+    return cur, pr
+
+
+def _output(problem: Problem, res: Result, wall_s: float, base_mb: float) -> dict[str, Any]:
+    violations = check(problem, res)
     plans = [
         [(problem.rider_index(s.rider_id), s.kind is StopKind.PICKUP) for s in route.stops]
-        for route in cur.routes
+        for route in res.routes
     ]
     note = f"{len(violations)} check violations" if violations else ""
-    return {"plans": plans, "wall_s": wall, "peak_mb": peak_rss_mb(), "base_mb": base, "note": note}
+    return {
+        "plans": plans,
+        "wall_s": wall_s,
+        "peak_mb": peak_rss_mb(),
+        "base_mb": base_mb,
+        "note": note,
+    }
+
+
+def greedy_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
+    """Sequential cheapest insertion with the library's ``insert_cheapest`` (no OR-Tools).
+
+    Riders enter most constrained first (fewest drivers left by pruning, then earliest pickup);
+    each goes where it adds the least driving, or stays unserved. ``budget_s`` is not needed.
+    """
+    del budget_s, seed
+    base = peak_rss_mb()
+    t0 = time.perf_counter()
+    cur, _ = _greedy(problem)
+    return _output(problem, cur, time.perf_counter() - t0, base)
+
+
+def rr_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
+    """The greedy plan improved by ruin and recreate with the library's public API.
+
+    Until the budget is spent: take one used driver and up to two drivers that share candidate
+    riders with it, remove their riders (``remove_riders``), re-insert those and every unserved
+    rider who may ride with these drivers (``insert_cheapest``, random order among equally
+    constrained riders), keep the new plan if it serves more riders, or as many with no more
+    added driving.
+    """
+    base = peak_rss_mb()
+    t0 = time.perf_counter()
+    deadline = t0 + budget_s
+    rng = np.random.default_rng(seed)
+    cur, pr = _greedy(problem)
+    riders_of: list[list[int]] = [[] for _ in problem.drivers]
+    for i, allowed in enumerate(pr.allowed):
+        for v in allowed:
+            riders_of[v].append(i)
+    while time.perf_counter() < deadline:
+        used = [v for v, r in enumerate(cur.routes) if r.stops]
+        if not used:
+            break
+        v = used[int(rng.integers(len(used)))]
+        near = {w for i in riders_of[v] for w in pr.allowed[i] if w != v}
+        drivers = [v, *rng.permutation(sorted(near))[:2].tolist()]
+        removed = {s.rider_id for w in drivers for s in cur.routes[w].stops}
+        trial = remove_riders(problem, cur, removed)
+        cand = {i for w in drivers for i in riders_of[w]}
+        cand = {i for i in cand if problem.riders[i].id not in trial.assignments}
+        order = sorted(cand, key=lambda i: (len(pr.allowed[i]), float(rng.random())))
+        for i in order:
+            if time.perf_counter() >= deadline:
+                break
+            ins = insert_cheapest(problem, trial, problem.riders[i])
+            if ins is not None:
+                trial = apply_insertion(trial, ins)
+        if (trial.num_served, -trial.total_added_driving_s) >= (
+            cur.num_served,
+            -cur.total_added_driving_s,
+        ) and len(trial.assignments) >= len(cur.assignments):
+            cur = trial
+    return _output(problem, cur, time.perf_counter() - t0, base)
 
 
 def vroom_task(problem: Problem, budget_s: float, seed: int, threads: int) -> dict[str, Any]:
@@ -627,6 +691,7 @@ def run_solver(
         return best
     tasks: dict[str, tuple[Any, tuple[Any, ...]]] = {
         "greedy": (greedy_task, (p, budget_s, seed)),
+        "rr": (rr_task, (p, budget_s, seed)),
         "vroom": (vroom_task, (p, budget_s, seed, 2)),
         "pyvrp": (pyvrp_task, (p, budget_s, seed, inst.xy)),
     }
@@ -666,6 +731,7 @@ def summarise(runs: list[Metrics]) -> Metrics:
 CANNOT = {
     "ours": "",
     "greedy": "",
+    "rr": "",
     "vroom": "no ride-time limit; detour = driving only; no departure window",
     "pyvrp": "no ride-time limit; no needs/features",
 }
