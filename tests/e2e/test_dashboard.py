@@ -6,6 +6,7 @@ German texts; and a what-if cancelled over the API. A screenshot of each screen 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -301,3 +302,39 @@ async def test_a_whatif_run_is_cancelled_and_a_day_without_data_is_refused(desk:
         assert cancelled["result"] is None
         async with http.get(f"{desk.server.base_url}/v1/whatif-runs/{run['id']}") as r:
             assert (await r.json())["status"] == "cancelled"
+
+
+async def test_a_whatif_on_a_generated_day_compares_with_the_current_parameters(
+    desk: Desk,
+) -> None:
+    headers = {"Authorization": f"Bearer {desk.token}"}
+    base = desk.server.base_url
+    body = {
+        "day": desk.day.isoformat(),
+        "source": "generated",
+        "num_requests": 20,
+        "seed": 7,
+        "time_limit_s": 1,
+        "params": {"max_detour_min": 30, "max_detour_pct": 100},
+    }
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(
+            f"{base}/v1/communities/{desk.community_id}/whatif-runs", json=body
+        ) as r:
+            assert r.status == 202, await r.text()
+            run = await r.json()
+        for _ in range(600):  # polls, not a time limit: the run ends by itself
+            async with http.get(f"{base}/v1/whatif-runs/{run['id']}") as r:
+                run = await r.json()
+            if run["status"] != "running":
+                break
+            await asyncio.sleep(0.2)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["stage"] == "done"
+    result = run["result"]
+    assert result["reference_kind"] == "current_params"
+    assert result["candidate"]["requests"] == result["reference"]["requests"] == 20
+    for side in ("candidate", "reference"):
+        assert 0 <= result[side]["served"] <= 20
+        assert result[side]["unmet_count"] == 20 - result[side]["served"]
+    assert {c["field"] for c in result["changes"]} == {"max_detour_min", "max_detour_pct"}
