@@ -42,7 +42,7 @@ from maas.http.common import (
     utc,
 )
 from maas.locate import check_point
-from maas.store import communities, people, rides
+from maas.store import bookings, communities, people, rides
 
 RIDE_STATUSES = ("open", "cancelled")
 OCCURRENCE_HORIZON = timedelta(days=14)
@@ -375,7 +375,10 @@ async def cancel_offer(request: web.Request) -> web.Response:
 
     async def action(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         await _offer_or_404(conn, who, offer_id)
-        return 200, offer_json(await rides.cancel_offer(conn, offer_id))
+        offer = await rides.cancel_offer(conn, offer_id)
+        # Its riders are free at once, not only after the next matching run.
+        await bookings.release_offer(conn, offer_id)
+        return 200, offer_json(offer)
 
     return await idempotent(request, who, {}, action)
 
@@ -453,6 +456,9 @@ async def cancel_request(request: web.Request) -> web.Response:
 
     async def action(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         await _request_or_404(conn, who, request_id)
-        return 200, request_json(await rides.cancel_request(conn, request_id))
+        ride_request = await rides.cancel_request(conn, request_id)
+        # The seats it held are free at once, not only after the next matching run.
+        await bookings.release_request(conn, request_id)
+        return 200, request_json(ride_request)
 
     return await idempotent(request, who, {}, action)

@@ -255,6 +255,13 @@ async def test_offer_request_run_accept_confirm(scene: Scene, http: aiohttp.Clie
     status, problem = await call(http, scene, "POST", f"/v1/matches/{match_id}/complete", rider)
     assert status == 403
 
+    # Cancelling the request over the API frees the seat at once, before any new run.
+    status, body = await call(http, scene, "POST", f"/v1/requests/{request['id']}/cancel", rider)
+    assert status == 200, body
+    status, seen = await call(http, scene, "GET", f"/v1/matches/{match_id}", scene.admin)
+    assert status == 200
+    assert seen["status"] == "cancelled", seen
+
 
 async def test_many_riders_accept_at_once_and_no_seat_is_double_booked(
     scene: Scene, http: aiohttp.ClientSession
