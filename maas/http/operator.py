@@ -412,6 +412,7 @@ def api_routes() -> list[ApiRoute]:
             "The community's current parameters, with each field's range, unit and default",
             "operator tools",
             roles=staff,
+            response="params-version",
         ),
         ApiRoute(
             "PUT",
@@ -420,6 +421,7 @@ def api_routes() -> list[ApiRoute]:
             "Store a new parameter version (the complete set; missing fields take defaults)",
             "operator tools",
             roles=staff,
+            response="params-version",
             body="community-params",
         ),
         ApiRoute(
@@ -429,6 +431,7 @@ def api_routes() -> list[ApiRoute]:
             "Store a new parameter version changing only the given fields",
             "operator tools",
             roles=staff,
+            response="params-version",
             body="community-params",
         ),
         ApiRoute(
@@ -438,6 +441,8 @@ def api_routes() -> list[ApiRoute]:
             "Every parameter version, newest first, with who, when, why and what changed",
             "operator tools",
             roles=staff,
+            response="params-version",
+            page=True,
         ),
         ApiRoute(
             "POST",
@@ -446,6 +451,7 @@ def api_routes() -> list[ApiRoute]:
             "Roll back: a new version equal to an earlier one",
             "operator tools",
             roles=staff,
+            response="params-version",
             body="params-rollback",
             ok="201",
         ),
@@ -457,6 +463,7 @@ def api_routes() -> list[ApiRoute]:
             "Accept: text/csv, &table=summary|villages|unmet)",
             "operator tools",
             roles=staff,
+            response="kpis",
         ),
         ApiRoute(
             "GET",
@@ -473,6 +480,7 @@ def api_routes() -> list[ApiRoute]:
             "Replay a past or generated day under candidate parameters (202; poll the run)",
             "operator tools",
             roles=staff,
+            response="whatif-run",
             body="whatif-create",
             ok="202",
         ),
@@ -483,6 +491,8 @@ def api_routes() -> list[ApiRoute]:
             "The community's latest what-if runs",
             "operator tools",
             roles=staff,
+            response="whatif-run",
+            page=True,
         ),
         ApiRoute(
             "GET",
@@ -491,6 +501,7 @@ def api_routes() -> list[ApiRoute]:
             "A what-if run: its stage, and when done the KPIs side by side",
             "operator tools",
             roles=staff,
+            response="whatif-run",
         ),
         ApiRoute(
             "POST",
@@ -499,6 +510,7 @@ def api_routes() -> list[ApiRoute]:
             "Cancel a running what-if run",
             "operator tools",
             roles=staff,
+            response="whatif-run",
         ),
     ]
 

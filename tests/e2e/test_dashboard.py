@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 import shapely
+from jsonschema import Draft202012Validator
 from playwright.async_api import Page, async_playwright, expect
 from shapely.geometry import LineString, box
 from support.matching_world import GAERTRINGEN, HERRENBERG, NAGOLD, NUFRINGEN
 from support.server import LiveServer
 
 from maas import db
+from maas.app import api_routes
 from maas.domain.models import Point
+from maas.http.openapi import build_document
+from maas.schemas import SchemaRegistry
 from maas.settings import PROJECT_DIR, Settings
 from maas.store import communities, people
 from maas.store.common import to_geom
@@ -331,6 +335,9 @@ async def test_a_whatif_on_a_generated_day_compares_with_the_current_parameters(
             await asyncio.sleep(0.2)
     assert run["status"] == "succeeded", run["error"]
     assert run["stage"] == "done"
+    components = build_document(api_routes(), SchemaRegistry())["components"]
+    schema = {"$ref": "#/components/schemas/WhatifRun", "components": components}
+    assert not [e.message for e in Draft202012Validator(schema).iter_errors(run)]
     result = run["result"]
     assert result["reference_kind"] == "current_params"
     assert result["candidate"]["requests"] == result["reference"]["requests"] == 20

@@ -254,3 +254,38 @@ async def test_whatif_on_a_day_without_data_names_the_day(
     assert r.status == 503
     r = await client.get(url, headers=world["admin"].headers)
     assert (await r.json())["items"] == []
+
+
+async def test_answers_follow_the_response_schemas(
+    client: ApiClient, world: World, day: Day
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    from maas.app import api_routes
+    from maas.http.openapi import build_document
+    from maas.schemas import SchemaRegistry, format_checker
+
+    components = build_document(api_routes(), SchemaRegistry())["components"]
+
+    def check(name: str, instance: object) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+        validator = Draft202012Validator(schema, format_checker=format_checker())
+        assert not [e.message for e in validator.iter_errors(instance)]
+
+    admin = world["admin"].headers
+    base = f"/v1/communities/{day.community}"
+    r = await client.get(f"{base}/kpis", params={"from": "2026-03-10"}, headers=admin)
+    check("Kpis", await r.json())
+    r = await client.get(f"{base}/params", headers=admin)
+    current = await r.json()
+    check("ParamsVersion", current)
+    r = await client.patch(
+        f"{base}/params",
+        json={"params": {"volunteer_quiet_from": "21:30", "volunteer_quiet_until": "07:00"}},
+        headers=admin,
+    )
+    check("ParamsVersion", await r.json())
+    r = await client.get(f"{base}/params/history", headers=admin)
+    check("ParamsVersionPage", await r.json())
+    r = await client.get(f"{base}/whatif-runs", headers=admin)
+    check("WhatifRunPage", await r.json())
