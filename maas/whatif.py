@@ -450,6 +450,18 @@ class WhatIfRunner:
         task.add_done_callback(lambda _t: self.tasks.pop(run.id, None))
         return run
 
+    async def fail_stale(self) -> None:
+        """Replays older than any replay may take were cut off by a stop: mark them failed
+        (a replay of another service process is never that old while it runs)."""
+        async with self.pool.acquire() as conn:
+            count = await whatif_store.fail_stale(conn, self.timeout_s())
+        if count:
+            log.warning("%d what-if run(s) were interrupted by a stop; marked failed", count)
+
+    def timeout_s(self) -> float:
+        """The longest a replay may take (two solves and the reading around them)."""
+        return self.settings.matching_run_timeout_s * 2
+
     async def cancel(self, run_id: uuid.UUID) -> None:
         """Stop a running replay (module docstring); a finished one stays as it is."""
         task = self.tasks.get(run_id)
@@ -481,7 +493,7 @@ class WhatIfRunner:
             community_params.effective(current_params), time_limit_s=limit
         )
         try:
-            async with asyncio.timeout(self.settings.matching_run_timeout_s * 2):
+            async with asyncio.timeout(self.timeout_s()):
                 if req.source == "past":
                     result = await self._past(run_id, req, candidate, network_path)
                 else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +44,8 @@ from maas.store import whatif as whatif_store
 from maas.store.params import ParamsVersion
 from maas.store.whatif import WhatIfRun
 from maas.whatif import WhatIfRequest, WhatIfRunner, day_bounds, kpis_json
+
+log = logging.getLogger("maas.http.operator")
 
 MAX_KPI_DAYS = 366
 KPI_DEFAULT_DAYS = 7
@@ -525,6 +528,10 @@ async def whatif_ctx(app: web.Application) -> AsyncIterator[None]:
         lambda: app[appkeys.ROAD_NETWORK],
     )
     app[appkeys.WHATIF] = runner
+    try:
+        await runner.fail_stale()
+    except Exception:  # a database that is not ready yet must not stop the service
+        log.warning("could not check for interrupted what-if runs", exc_info=True)
     try:
         yield
     finally:

@@ -28,6 +28,12 @@ UPDATE whatif_run SET status = $2, stage = CASE WHEN $2 = 'succeeded' THEN 'done
     finished_at = clock_timestamp(), result = $3::jsonb, error = $4
 WHERE id = $1 AND status = 'running'
 """
+# A replay still 'running' long after any replay could have ended was cut off by a stop.
+SQL_FAIL_STALE = """
+UPDATE whatif_run SET status = 'failed', finished_at = clock_timestamp(),
+    error = 'interrupted: the service stopped during the replay'
+WHERE status = 'running' AND started_at < now() - make_interval(secs => $1)
+"""
 SQL_GET_RUN = "SELECT * FROM whatif_run WHERE id = $1"
 SQL_LIST_RUNS = """
 SELECT * FROM whatif_run WHERE community_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2
@@ -145,6 +151,12 @@ async def finish(
     """End a running replay (a replay that already ended keeps its status)."""
     payload = None if result is None else json.dumps(result)
     await conn.execute(SQL_FINISH, run_id, status, payload, None if error is None else error[:2000])
+
+
+async def fail_stale(conn: asyncpg.Connection, older_than_s: float) -> int:
+    """Mark replays that cannot still be running as failed; how many there were."""
+    status = await conn.execute(SQL_FAIL_STALE, older_than_s)
+    return int(status.split()[-1])
 
 
 async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> WhatIfRun | None:

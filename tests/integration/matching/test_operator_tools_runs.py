@@ -96,3 +96,44 @@ async def test_a_replay_of_a_day_writes_nothing_live(
     assert result["changes"] == [{"field": "max_detour_min", "old": 15, "new": 30}]
     assert await conn.fetchval(SQL_LIVE_ROWS, world.community_id) == live
     await whatif.close()
+
+
+async def test_replays_cut_off_by_a_stop_are_marked_failed(
+    world: World, conn: asyncpg.Connection, matching_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    current = await params_store.current(conn, world.community_id)
+    assert current is not None
+    run = await whatif_store.insert_run(
+        conn,
+        community_id=world.community_id,
+        requested_by=None,
+        day=tomorrow_at(7).date(),
+        source="past",
+        num_requests=None,
+        seed=None,
+        params=current.params,
+        base_params_version=current.version,
+    )
+    await conn.execute(
+        "UPDATE whatif_run SET started_at = now() - interval '1 day' WHERE id = $1", run.id
+    )
+    fresh = await whatif_store.insert_run(
+        conn,
+        community_id=world.community_id,
+        requested_by=None,
+        day=tomorrow_at(7).date(),
+        source="past",
+        num_requests=None,
+        seed=None,
+        params=current.params,
+        base_params_version=current.version,
+    )
+    await WhatIfRunner(matching_settings, pool, lambda: None, lambda: None).fail_stale()
+    old = await whatif_store.get_run(conn, run.id)
+    new = await whatif_store.get_run(conn, fresh.id)
+    assert old is not None
+    assert new is not None
+    assert (old.status, new.status) == ("failed", "running")
+    assert old.error is not None
+    assert "interrupted" in old.error
+    await whatif_store.finish(conn, fresh.id, "cancelled", error="test over")
