@@ -500,8 +500,7 @@
     $("whatif-result").hidden = true;
     const params = {};
     for (const name of WHATIF_FIELDS) params[name] = readValue($("w-" + name));
-    const body = { day: $("whatif-day").value, source: $("whatif-source").value, params,
-      time_limit_s: 2 };
+    const body = { day: $("whatif-day").value, source: $("whatif-source").value, params };
     if (body.source === "generated") body.num_requests = Number($("whatif-count").value);
     try {
       const run = await api("/v1/communities/" + state.communityId + "/whatif-runs", {
