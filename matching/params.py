@@ -82,6 +82,13 @@ class SolveParams:
         ``RoutingSearchParameters.local_search_operators`` such as
         ``"use_lin_kernighan"``).  Switching off operators that cannot help a
         problem makes each search step cheaper.
+    construction
+        How the first plan is built when no warm start is given:
+        ``"ortools"`` (the first-solution strategy), ``"insertion"``
+        (:func:`matching.insert_cheapest` rider by rider, by priority then
+        earliest pickup) or ``"auto"`` (insertion for large models - more
+        than 100 000 vehicle x node pairs - where OR-Tools' first-solution
+        heuristics can use the whole time limit without finishing).
     prune
         Restrict drivers per rider with the pruning stage (recommended).
     log_search
@@ -98,6 +105,7 @@ class SolveParams:
     local_search_metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     guided_local_search_lambda: float | None = None
     disabled_operators: frozenset[str] = frozenset()
+    construction: str = "auto"
     prune: bool = True
     log_search: bool = False
 
@@ -123,6 +131,8 @@ class SolveParams:
                 "local_search_metaheuristic: unknown metaheuristic "
                 f"{self.local_search_metaheuristic!r}"
             )
+        if self.construction not in {"auto", "ortools", "insertion"}:
+            raise ValueError(f"construction: unknown value {self.construction!r}")
         unknown = set(self.disabled_operators) - _OPERATOR_NAMES
         if unknown:
             raise ValueError(f"disabled_operators: unknown operators {sorted(unknown)}")

@@ -64,6 +64,10 @@ from matching.result import (
 
 __all__ = ["Solver", "build_result", "make_route", "solve"]
 
+#: ``construction="auto"`` builds the first plan by insertion above this many
+#: vehicle x node pairs.
+_AUTO_INSERTION_PAIRS = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class _NodeInfo:
@@ -462,6 +466,8 @@ class Solver:
         sp = _search_parameters(dataclasses.replace(params, **overrides))  # type: ignore[arg-type]
         routing = self._routing
         solution = None
+        if initial is None and self._insertion_start():
+            initial = self._greedy_plan()
         if initial is not None:
             init_routes = _initial_routes(
                 problem, initial, self._rider_nodes, self._idx_of, pr.allowed
@@ -533,6 +539,44 @@ class Solver:
             wall_time_s=time.perf_counter() - t0 + extra_s,
             status=_STATUS.get(status_code, SolveStatus.FEASIBLE),
         )
+
+    def _insertion_start(self) -> bool:
+        c = self.params.construction
+        if c == "auto":
+            return len(self.problem.drivers) * len(self._info) > _AUTO_INSERTION_PAIRS
+        return c == "insertion"
+
+    def _greedy_plan(self) -> Result:
+        """Insert riders one by one (priority, then earliest pickup) cheapest-first."""
+        from matching.insertion import apply_insertion, insert_cheapest
+
+        problem = self.problem
+        nv = len(problem.drivers)
+        plan = build_result(
+            problem,
+            [[] for _ in range(nv)],
+            {},
+            objective=0,
+            wall_time_s=0.0,
+            status=SolveStatus.TRIVIAL,
+        )
+        order = sorted(
+            self._active,
+            key=lambda i: (-problem.riders[i].priority, problem.riders[i].earliest_pickup_s, i),
+        )
+        locked_first = sorted(
+            order, key=lambda i: problem.locked_driver(problem.riders[i].id) is None
+        )
+        for ri in locked_first:
+            r = problem.riders[ri]
+            allowed = {problem.drivers[v].id for v in self._pruning.allowed[ri]}
+            view = dataclasses.replace(
+                plan, routes=tuple(rt for rt in plan.routes if rt.driver_id in allowed)
+            )
+            ins = insert_cheapest(problem, view, r)
+            if ins is not None:
+                plan = apply_insertion(plan, ins)
+        return plan
 
 
 def solve(

@@ -251,3 +251,18 @@ def test_solver_model_is_reusable() -> None:
     assert check(p, a) == []
     assert check(p, b) == []
     assert b.objective <= a.objective
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_insertion_construction_gives_valid_plans(seed: int) -> None:
+    p = random_problem(40 + seed, n_drivers=4, n_riders=8)
+    params = SolveParams(time_limit_s=3.0, solution_limit=100, construction="insertion")
+    res = solve_checked(p, params)
+    ortools = solve_checked(p)
+    assert res.num_served + len(res.unserved) == len(p.riders)
+    assert ortools.num_served + len(ortools.unserved) == len(p.riders)
+
+
+def test_construction_is_validated() -> None:
+    with pytest.raises(ValueError, match="construction"):
+        SolveParams(construction="magic")
