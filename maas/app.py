@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from maas import appkeys, db
+from maas import appkeys, db, notify
 from maas.errors import MaasError
 from maas.http import (
     communities,
     dashboard,
+    events,
     health,
     matches,
     matching,
@@ -389,6 +390,7 @@ def setup_routes(app: web.Application) -> None:
     for route in api_routes():
         app.router.add_route(route.method, route.path, route.handler)
     dashboard.setup_routes(app)
+    events.setup_routes(app)
 
 
 def create_app(settings: Settings, *, load_roads: bool = True) -> web.Application:
@@ -401,6 +403,7 @@ def create_app(settings: Settings, *, load_roads: bool = True) -> web.Applicatio
     app[appkeys.SCHEMAS] = SchemaRegistry()
     app[appkeys.OPENAPI] = openapi.build_document(api_routes(), app[appkeys.SCHEMAS])
     app.cleanup_ctx.append(_db_pool_ctx)
+    app.cleanup_ctx.append(notify.events_ctx)
     if load_roads:
         app.cleanup_ctx.append(_road_network_ctx)
     else:

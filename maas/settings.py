@@ -46,6 +46,18 @@ class Settings:
     """The solver's search time per run (OR-Tools stops after this)."""
     matching_run_timeout_s: float = 300.0
     """A run that takes longer (inputs, solve, writing) fails with a timeout."""
+    event_keepalive_s: float = 15.0
+    """Seconds between keep-alive comments on an idle event stream."""
+    event_listener_check_s: float = 5.0
+    """How often the LISTEN connection is checked (a dropped one reconnects and catches up)."""
+    webhook_interval_s: float = 0.0
+    """Seconds between polls of due webhook deliveries (new events also wake the sender);
+    0 switches webhook delivery off."""
+    webhook_timeout_s: float = 5.0
+    webhook_concurrency: int = 8
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 2.0
+    """The first retry's delay; each further one doubles it."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +101,9 @@ class Settings:
             "MAAS_MATCHING_INTERVAL_S": ("matching_interval_s", 0.0, 7 * 86400.0),
             "MAAS_MATCHING_TIME_LIMIT_S": ("matching_time_limit_s", 0.1, 3600.0),
             "MAAS_MATCHING_RUN_TIMEOUT_S": ("matching_run_timeout_s", 1.0, 86400.0),
+            "MAAS_EVENT_KEEPALIVE_S": ("event_keepalive_s", 1.0, 3600.0),
+            "MAAS_WEBHOOK_INTERVAL_S": ("webhook_interval_s", 0.0, 3600.0),
+            "MAAS_WEBHOOK_TIMEOUT_S": ("webhook_timeout_s", 0.1, 300.0),
         }
         for var, (name, flow, fhigh) in float_fields.items():
             if env.get(var):

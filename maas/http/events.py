@@ -1,0 +1,235 @@
+"""People's live events and webhook subscriptions.
+
+* ``GET /v1/me/events`` — a Server-Sent Events stream of the caller's events. Each event
+  carries its ``id``; a client that reconnects with ``Last-Event-ID`` (header, or the
+  ``last_event_id`` query parameter) first gets everything after it from the table, then live
+  events. Without it the stream starts with what happens from now on. A comment line keeps
+  idle connections open (``event_keepalive_s``).
+* ``POST /v1/webhooks`` — operators (of the community) and admins subscribe an app back end
+  to a community's events, or (admins) to one person's.
+* ``GET /v1/webhook-deliveries?status=dead`` — the dead-letter list (or ``pending`` /
+  ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends a dead one again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from aiohttp import web
+
+from maas import appkeys
+from maas.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from maas.http.common import parse_uuid, pool, principal, utc
+from maas.notify import EventHub, event_json
+from maas.store import events
+
+STREAM_BATCH = 500
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+def _hub(request: web.Request) -> EventHub:
+    hub = request.app[appkeys.EVENT_HUB]
+    assert isinstance(hub, EventHub)
+    return hub
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError("Last-Event-ID", "is not an event id") from None
+    if value < 0:
+        raise InputError("Last-Event-ID", "is not an event id")
+    return value
+
+
+def _sse(event: events.Event) -> bytes:
+    data = json.dumps(event_json(event), separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    who = await principal(request)
+    hub = _hub(request)
+    settings = request.app[appkeys.SETTINGS]
+    last = _last_event_id(request)
+    # Subscribe before reading, so that nothing committed in between is missed.
+    wake = hub.subscribe(who.person_id)
+    try:
+        if last is None:
+            async with pool(request).acquire() as conn:
+                last = await events.last_event_id(conn, who.person_id)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n: connected\n\n")
+        while not hub.closing:
+            wake.clear()
+            async with pool(request).acquire() as conn:
+                batch = await events.events_after(conn, who.person_id, last, limit=STREAM_BATCH)
+            for event in batch:
+                await response.write(_sse(event))
+                last = event.id
+            if len(batch) == STREAM_BATCH:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), settings.event_keepalive_s)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away; it resumes with Last-Event-ID
+    finally:
+        hub.unsubscribe(who.person_id, wake)
+    return response
+
+
+def webhook_json(hook: events.Webhook) -> dict[str, Any]:
+    return {
+        "id": str(hook.id),
+        "community_id": None if hook.community_id is None else str(hook.community_id),
+        "person_id": None if hook.person_id is None else str(hook.person_id),
+        "url": hook.url,
+        "active": hook.active,
+        "created_at": utc(hook.created_at),
+    }
+
+
+def delivery_json(d: events.Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "webhook_id": str(d.webhook_id),
+        "community_id": None if d.community_id is None else str(d.community_id),
+        "url": d.url,
+        "event_id": d.event_id,
+        "kind": d.kind,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": utc(d.next_attempt_at),
+        "last_error": d.last_error,
+        "last_status_code": d.last_status_code,
+        "created_at": utc(d.created_at),
+        "delivered_at": utc(d.delivered_at),
+    }
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if not (who.is_admin or who.operator_of):
+        raise ForbiddenError("only operators and admins subscribe webhooks")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError("body", "is not JSON") from None
+    if not isinstance(body, dict):
+        raise InputError("body", "must be an object")
+    url = body.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or len(url) > 2000:
+        raise InputError("url", "must be an http(s) URL")
+    if not urlsplit(url).hostname:
+        raise InputError("url", "needs a host")
+    secret = body.get("secret")
+    if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+        raise InputError("secret", "must be a string of 16 to 200 characters")
+    community_raw, person_raw = body.get("community_id"), body.get("person_id")
+    if (community_raw is None) == (person_raw is None):
+        raise InputError("community_id", "give either community_id or person_id")
+    community_id = person_id = None
+    if community_raw is not None:
+        community_id = parse_uuid(str(community_raw), "community_id")
+        if not who.operates(community_id):
+            raise ForbiddenError("you do not operate this community")
+    else:
+        person_id = parse_uuid(str(person_raw), "person_id")
+        if not who.is_admin:
+            raise ForbiddenError("only admins subscribe to one person's events")
+    async with pool(request).acquire() as conn:
+        try:
+            hook = await events.create_webhook(
+                conn,
+                community_id=community_id,
+                person_id=person_id,
+                url=url,
+                secret=secret,
+                created_by=who.person_id,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFoundError("no such community or person") from None
+    return web.json_response(webhook_json(hook), status=201)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if not (who.is_admin or who.operator_of):
+        raise ForbiddenError("only operators and admins see webhook deliveries")
+    for name in request.query:
+        if name not in ("status", "limit", "cursor"):
+            raise InputError(name, "is not a parameter of this list")
+    status = request.query.get("status", "dead")
+    if status not in DELIVERY_STATUSES:
+        raise InputError("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+    try:
+        limit = int(request.query.get("limit", "50"))
+        after = int(request.query.get("cursor", "0"))
+    except ValueError:
+        raise InputError("limit", "limit and cursor are whole numbers") from None
+    if not 1 <= limit <= 200:
+        raise InputError("limit", "must be 1 to 200")
+    async with pool(request).acquire() as conn:
+        items = await events.list_deliveries(
+            conn,
+            status=status,
+            after_id=after,
+            see_all=who.is_admin,
+            scope=sorted(who.operator_of),
+            limit=limit,
+        )
+    cursor = str(items[-1].id) if len(items) == limit else None
+    return web.json_response({"items": [delivery_json(d) for d in items], "next_cursor": cursor})
+
+
+async def replay_delivery(request: web.Request) -> web.Response:
+    who = await principal(request)
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        raise NotFoundError("no such delivery") from None
+    async with pool(request).acquire() as conn, conn.transaction():
+        found = await events.get_delivery(conn, delivery_id)
+        if found is None or not (
+            who.is_admin or (found.community_id is not None and who.operates(found.community_id))
+        ):
+            raise NotFoundError("no such delivery")
+        if not await events.replay(conn, delivery_id):
+            raise ConflictError(f"only dead deliveries are replayed; this one is {found.status}")
+        again = await events.get_delivery(conn, delivery_id)
+    assert again is not None
+    _hub(request).wake_senders()
+    return web.json_response(delivery_json(again), status=202)
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    hub = app.get(appkeys.EVENT_HUB)
+    if isinstance(hub, EventHub):
+        hub.closing = True
+        hub.wake_all()
+
+
+def setup_routes(app: web.Application) -> None:
+    """The stream and webhook routes (not yet in the OpenAPI table: the stream is not JSON)."""
+    app.router.add_get("/v1/me/events", stream_events)
+    app.router.add_post("/v1/webhooks", create_webhook)
+    app.router.add_get("/v1/webhook-deliveries", list_deliveries)
+    app.router.add_post("/v1/webhook-deliveries/{id}/replay", replay_delivery)
+    app.on_shutdown.append(_on_shutdown)

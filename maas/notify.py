@@ -1,0 +1,281 @@
+"""Live delivery of the event outbox: one LISTEN connection per process waking the streams,
+and the webhook sender.
+
+The listener never carries events itself: a notification (``"<person> <event id>"``) only
+wakes that person's streams, which read the table from their last id. So a notification that
+is lost (the listener's connection dropped, the database restarted) loses nothing: on
+reconnecting the hub wakes every stream, and each catches up from the table.
+
+Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
+the transaction of the change). Each body is signed: the header ``Maas-Signature:
+t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the subscription's secret>``. A slow
+or failing receiver costs at most ``webhook_timeout_s`` of one of ``webhook_concurrency``
+slots; failures are retried with exponential back-off and end in the dead-letter list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from maas import appkeys, db
+from maas.settings import Settings
+from maas.store import events
+
+log = logging.getLogger("maas.notify")
+
+SIGNATURE_HEADER = "Maas-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value for a body sent at ``timestamp`` (unix seconds)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """Whether a signature header matches the body (for receivers and tests)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def event_json(event: events.Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "person_id": str(event.person_id),
+        "kind": event.kind,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+class EventHub:
+    """Fans notifications out to the streams of this process; one listener connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._waiters: dict[uuid.UUID, set[asyncio.Event]] = {}
+        self._any: set[asyncio.Event] = set()
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.closing = False
+
+    def subscribe(self, person_id: uuid.UUID | None) -> asyncio.Event:
+        """An event set whenever something for the person may have arrived (``None``: for
+        anyone). Call :meth:`unsubscribe` when done."""
+        wake = asyncio.Event()
+        if person_id is None:
+            self._any.add(wake)
+        else:
+            self._waiters.setdefault(person_id, set()).add(wake)
+        return wake
+
+    def unsubscribe(self, person_id: uuid.UUID | None, wake: asyncio.Event) -> None:
+        if person_id is None:
+            self._any.discard(wake)
+            return
+        waiters = self._waiters.get(person_id)
+        if waiters is not None:
+            waiters.discard(wake)
+            if not waiters:
+                del self._waiters[person_id]
+
+    def wake_all(self) -> None:
+        for waiters in self._waiters.values():
+            for wake in waiters:
+                wake.set()
+        for wake in self._any:
+            wake.set()
+
+    def wake_senders(self) -> None:
+        for wake in self._any:
+            wake.set()
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        person, _, _ = payload.partition(" ")
+        try:
+            person_id = uuid.UUID(person)
+        except ValueError:
+            return
+        for wake in self._waiters.get(person_id, ()):
+            wake.set()
+        for wake in self._any:
+            wake.set()
+
+    def _on_terminate(self, _conn: object) -> None:
+        self._lost.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="maas-event-listener")
+
+    async def _run(self) -> None:
+        delay_s = 0.1
+        while True:
+            try:
+                conn = await db.connect(self.settings)
+            except Exception as error:  # any failure: wait and retry
+                log.warning("event listener cannot connect (%s); retrying", error)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+                continue
+            delay_s = 0.1
+            self._lost.clear()
+            conn.add_termination_listener(self._on_terminate)
+            try:
+                await conn.add_listener(events.CHANNEL, self._on_notify)
+                self._conn = conn
+                self.connected.set()
+                # Whatever was notified while no one listened is in the table: catch up.
+                self.wake_all()
+                await self._watch(conn)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+                log.warning("event listener lost its connection (%s); reconnecting", error)
+            finally:
+                self.connected.clear()
+                self._conn = None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 1.0)
+            self.reconnects += 1
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        # asyncpg does not always see a server-side termination of an idle connection;
+        # a cheap periodic query makes sure it does.
+        while not self._lost.is_set() and not conn.is_closed():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), self.settings.event_listener_check_s)
+            if not self._lost.is_set():
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.wake_all()
+
+
+class WebhookSender:
+    """Posts due webhook deliveries: bounded concurrency, timeouts, retries, dead letters."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, hub: EventHub) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.hub = hub
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="maas-webhook-sender")
+
+    async def _run(self) -> None:
+        wake = self.hub.subscribe(None)
+        timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                while True:
+                    wake.clear()
+                    try:
+                        await self.send_due(session)
+                    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+                        log.warning("webhook sender: %s", error)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.settings.webhook_interval_s)
+        finally:
+            self.hub.unsubscribe(None, wake)
+            for task in list(self._inflight):
+                task.cancel()
+
+    async def send_due(self, session: aiohttp.ClientSession) -> int:
+        """Claim what is due (as many as there are free slots) and post each in a task."""
+        free = self.settings.webhook_concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        lease_s = self.settings.webhook_timeout_s * 2 + 5
+        async with self.pool.acquire() as conn:
+            due = await events.claim_due(conn, limit=free, lease_s=lease_s)
+        for delivery in due:
+            task = asyncio.create_task(self._post(session, delivery))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(due)
+
+    async def _post(self, session: aiohttp.ClientSession, delivery: events.DueDelivery) -> None:
+        async with self._slots:
+            body = json.dumps(event_json(delivery.event)).encode()
+            timestamp = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(delivery.secret, timestamp, body),
+                "Maas-Event-Id": str(delivery.event.id),
+                "Maas-Delivery-Id": str(delivery.id),
+            }
+            status: int | None = None
+            error = ""
+            try:
+                async with session.post(delivery.url, data=body, headers=headers) as response:
+                    status = response.status
+                    await response.read()
+                    if not 200 <= status < 300:
+                        error = f"answered {status}"
+            except TimeoutError:
+                error = f"no answer within {self.settings.webhook_timeout_s} s"
+            except aiohttp.ClientError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            async with self.pool.acquire() as conn:
+                if not error:
+                    await events.delivered(conn, delivery.id, status or 0)
+                    return
+                outcome = await events.failed(
+                    conn,
+                    delivery.id,
+                    status_code=status,
+                    error=error,
+                    max_attempts=self.settings.webhook_max_attempts,
+                    backoff_s=self.settings.webhook_backoff_s,
+                )
+            log.info("webhook delivery %s failed (%s): %s", delivery.id, outcome, error)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The event listener (always: streams need it) and, when ``webhook_interval_s`` > 0, the
+    webhook sender."""
+    settings = app[appkeys.SETTINGS]
+    hub = EventHub(settings)
+    hub.start()
+    app[appkeys.EVENT_HUB] = hub
+    sender = None
+    if settings.webhook_interval_s > 0:
+        sender = WebhookSender(settings, app[appkeys.DB_POOL], hub)
+        sender.start()
+    try:
+        yield
+    finally:
+        if sender is not None:
+            await sender.close()
+        await hub.close()

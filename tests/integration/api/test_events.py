@@ -1,0 +1,356 @@
+"""Live events: the outbox written in the change's transaction, the per-person SSE stream
+(after commit only, resumable, surviving a dropped listener), and signed webhooks with
+retries, dead letters and replay.
+
+Latencies are measured and printed (``-s``), never asserted beyond generous timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from support.api_bodies import request_body
+from support.api_world import Actor, ApiClient, World
+
+from maas import appkeys, db
+from maas.app import create_app
+from maas.notify import SIGNATURE_HEADER, EventHub, verify
+from maas.settings import Settings
+from maas.store import events, people
+
+pytestmark = pytest.mark.db
+
+TIMEOUT_S = 15.0
+
+
+@pytest.fixture(scope="module")
+async def live(api_settings: Settings, world: World) -> AsyncIterator[ApiClient]:
+    """The app with the webhook sender on and short intervals."""
+    fast = dataclasses.replace(
+        api_settings,
+        webhook_interval_s=0.2,
+        webhook_timeout_s=1.0,
+        webhook_backoff_s=0.05,
+        webhook_max_attempts=3,
+        event_keepalive_s=1.0,
+        event_listener_check_s=0.3,
+    )
+    async with TestClient(TestServer(create_app(fast, load_roads=False))) as client:
+        hub = client.app[appkeys.EVENT_HUB]
+        assert isinstance(hub, EventHub)
+        await asyncio.wait_for(hub.connected.wait(), TIMEOUT_S)
+        yield client
+
+
+@pytest.fixture
+async def conn(api_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    async with db.connection(api_settings) as connection:
+        yield connection
+
+
+@pytest.fixture
+async def someone(conn: asyncpg.Connection, world: World) -> Actor:
+    """A fresh person of the west community (so no other test's events are theirs)."""
+    person = await people.create_person(
+        conn, name="Eva Events", home_community_id=world.west, is_rider=True
+    )
+    expires = datetime.now(UTC) + timedelta(days=1)
+    _, secret = await people.create_token(conn, person.id, label="test", expires_at=expires)
+    return Actor(person.id, secret, "eva")
+
+
+async def read_event(response: aiohttp.ClientResponse, timeout_s: float) -> dict[str, Any]:
+    """The next event of an SSE stream (comments and keep-alives skipped)."""
+    fields: dict[str, str] = {}
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), timeout_s)).decode()
+        if line == "":
+            raise ConnectionError("the stream ended")
+        line = line.rstrip("\n")
+        if line == "":
+            if "data" in fields:
+                return {
+                    "id": int(fields["id"]),
+                    "event": fields["event"],
+                    **json.loads(fields["data"]),
+                }
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+
+
+async def open_stream(
+    client: ApiClient, who: Actor, last_event_id: int | None = None
+) -> aiohttp.ClientResponse:
+    headers = dict(who.headers)
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    response = await client.get("/v1/me/events", headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    line = await asyncio.wait_for(response.content.readline(), TIMEOUT_S)
+    assert line.startswith(b"retry:")
+    return response
+
+
+async def test_event_reaches_a_connected_stream_only_after_commit(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    stream = await open_stream(live, someone)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        await events.record(conn, someone.id, "test.hello", {"n": 1})
+        with pytest.raises(TimeoutError):
+            await read_event(stream, 0.5)  # not committed: nothing is sent
+        committed = time.perf_counter()
+        await tx.commit()
+        event = await read_event(stream, TIMEOUT_S)
+        latency_ms = (time.perf_counter() - committed) * 1000
+        print(f"\nevent delivery latency after commit: {latency_ms:.1f} ms")
+        assert event["event"] == "test.hello"
+        assert event["payload"] == {"n": 1}
+        assert event["person_id"] == str(someone.id)
+    finally:
+        stream.close()
+
+
+async def test_a_rolled_back_change_sends_nothing(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    stream = await open_stream(live, someone)
+    try:
+        async with conn.transaction():
+            await events.record(conn, someone.id, "test.first", {})
+        tx = conn.transaction()
+        await tx.start()
+        await events.record(conn, someone.id, "test.rolled_back", {})
+        await tx.rollback()
+        async with conn.transaction():
+            await events.record(conn, someone.id, "test.after", {})
+        kinds = [(await read_event(stream, TIMEOUT_S))["event"] for _ in range(2)]
+        assert kinds == ["test.first", "test.after"]
+    finally:
+        stream.close()
+
+
+async def test_a_dropped_stream_resumes_without_gaps(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    stream = await open_stream(live, someone)
+    await events.record(conn, someone.id, "test.one", {"n": 1})
+    first = await read_event(stream, TIMEOUT_S)
+    stream.close()  # the phone loses its connection
+    for n in (2, 3, 4):
+        await events.record(conn, someone.id, "test.more", {"n": n})
+    stream = await open_stream(live, someone, last_event_id=first["id"])
+    try:
+        got = [await read_event(stream, TIMEOUT_S) for _ in range(3)]
+        assert [e["payload"]["n"] for e in got] == [2, 3, 4]
+        assert [e["id"] for e in got] == sorted(e["id"] for e in got)
+        await events.record(conn, someone.id, "test.live", {"n": 5})
+        assert (await read_event(stream, TIMEOUT_S))["payload"] == {"n": 5}
+    finally:
+        stream.close()
+
+
+async def test_a_killed_listener_reconnects_and_loses_nothing(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    hub = live.app[appkeys.EVENT_HUB]
+    assert isinstance(hub, EventHub)
+    assert hub._conn is not None
+    before = hub.reconnects
+    stream = await open_stream(live, someone)
+    try:
+        await conn.execute("SELECT pg_terminate_backend($1)", hub._conn.get_server_pid())
+        # Written while the listener is gone: its NOTIFY reaches no one.
+        await events.record(conn, someone.id, "test.during_outage", {})
+        event = await read_event(stream, TIMEOUT_S)
+        assert event["event"] == "test.during_outage"
+        assert hub.reconnects > before
+        await asyncio.wait_for(hub.connected.wait(), TIMEOUT_S)
+        await events.record(conn, someone.id, "test.after_outage", {})
+        assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after_outage"
+    finally:
+        stream.close()
+
+
+async def test_state_changes_write_events_in_their_transaction(
+    client: ApiClient, world: World, api_settings: Settings
+) -> None:
+    rider = world["rider_west"]
+    r = await client.post("/v1/requests", json=request_body(), headers=rider.headers)
+    assert r.status == 201, await r.text()
+    request_id = (await r.json())["id"]
+    r = await client.post(f"/v1/requests/{request_id}/cancel", headers=rider.headers)
+    assert r.status == 200, await r.text()
+    async with db.connection(api_settings) as conn:
+        rows = await conn.fetch(
+            "SELECT kind, payload FROM event WHERE person_id = $1 AND payload->>'request_id' = $2"
+            " ORDER BY id",
+            rider.id,
+            request_id,
+        )
+    assert [r["kind"] for r in rows] == ["request.created", "request.cancelled"]
+    assert json.loads(rows[0]["payload"])["community_id"] == str(world.west)
+
+
+async def test_match_changes_tell_driver_and_riders(
+    client: ApiClient, world: World, api_conn: asyncpg.Connection
+) -> None:
+    from support.api_bodies import offer_body
+
+    rider, driver = world["rider_west"], world["driver_west"]
+    r = await client.post("/v1/requests", json=request_body(), headers=rider.headers)
+    request_id = uuid.UUID((await r.json())["id"])
+    r = await client.post("/v1/offers", json=offer_body(), headers=driver.headers)
+    offer_id = uuid.UUID((await r.json())["id"])
+    conn = api_conn
+    match_id = await conn.fetchval(
+        "INSERT INTO match (offer_id, occurrence_date, departure_at, community_id)"
+        " VALUES ($1, current_date, now() + interval '1 day', $2) RETURNING id",
+        offer_id,
+        world.west,
+    )
+    await conn.execute(
+        "INSERT INTO match_rider (match_id, request_id) VALUES ($1, $2)", match_id, request_id
+    )
+    await conn.execute("UPDATE match SET status = 'confirmed' WHERE id = $1", match_id)
+    await conn.execute(
+        "UPDATE match SET departure_at = departure_at + interval '10 min' WHERE id = $1", match_id
+    )
+    rows = await conn.fetch(
+        "SELECT person_id, kind FROM event WHERE payload->>'match_id' = $1 ORDER BY id",
+        str(match_id),
+    )
+    got = [(r["person_id"], r["kind"]) for r in rows]
+    assert got == [
+        (driver.id, "match.proposed"),
+        (rider.id, "match.proposed"),
+        (driver.id, "match.confirmed"),
+        (rider.id, "match.confirmed"),
+        (driver.id, "match.time_changed"),
+        (rider.id, "match.time_changed"),
+    ]
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what it gets; ``status`` is its answer."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.read()))
+        self.arrived.set()
+        return web.Response(status=self.status)
+
+    async def __aenter__(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    async def next(self) -> tuple[dict[str, str], bytes]:
+        await asyncio.wait_for(self.arrived.wait(), TIMEOUT_S)
+        self.arrived.clear()
+        return self.received[-1]
+
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+async def _subscribe(live: ApiClient, world: World, url: str, person: uuid.UUID) -> None:
+    r = await live.post(
+        "/v1/webhooks",
+        json={"url": url, "secret": SECRET, "person_id": str(person)},
+        headers=world["admin"].headers,
+    )
+    assert r.status == 201, await r.text()
+
+
+async def test_a_webhook_receiver_gets_a_signed_delivery(
+    live: ApiClient, world: World, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    async with Receiver() as receiver:
+        await _subscribe(live, world, receiver.url, someone.id)
+        await events.record(conn, someone.id, "test.hooked", {"community_id": str(world.west)})
+        headers, body = await receiver.next()
+    assert verify(SECRET, headers[SIGNATURE_HEADER], body)
+    assert not verify("another-secret-entirely", headers[SIGNATURE_HEADER], body)
+    sent = json.loads(body)
+    assert sent["kind"] == "test.hooked"
+    assert sent["person_id"] == str(someone.id)
+    assert headers["Maas-Event-Id"] == str(sent["id"])
+
+
+async def test_a_failing_receiver_ends_dead_and_replay_delivers(
+    live: ApiClient, world: World, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    admin = world["admin"].headers
+    async with Receiver() as receiver:
+        receiver.status = 500
+        await _subscribe(live, world, receiver.url, someone.id)
+        await events.record(conn, someone.id, "test.doomed", {})
+        dead: list[dict[str, Any]] = []
+        deadline = time.monotonic() + TIMEOUT_S
+        while not dead and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            r = await live.get("/v1/webhook-deliveries?status=dead&limit=200", headers=admin)
+            assert r.status == 200
+            dead = [d for d in (await r.json())["items"] if d["kind"] == "test.doomed"]
+        assert dead, "the delivery never became dead"
+        assert dead[0]["attempts"] == 3
+        assert dead[0]["last_status_code"] == 500
+        assert len(receiver.received) == 3
+
+        receiver.status = 204
+        r = await live.post(f"/v1/webhook-deliveries/{dead[0]['id']}/replay", headers=admin)
+        assert r.status == 202, await r.text()
+        headers, body = await receiver.next()
+        assert json.loads(body)["kind"] == "test.doomed"
+        assert verify(SECRET, headers[SIGNATURE_HEADER], body)
+        r = await live.post(f"/v1/webhook-deliveries/{dead[0]['id']}/replay", headers=admin)
+        assert r.status == 409  # not dead any more
+
+
+async def test_webhooks_are_for_staff_only(live: ApiClient, world: World) -> None:
+    body = {"url": "http://127.0.0.1:9/x", "secret": SECRET, "community_id": str(world.east)}
+    r = await live.post("/v1/webhooks", json=body, headers=world["rider_west"].headers)
+    assert r.status == 403
+    r = await live.post("/v1/webhooks", json=body, headers=world["op_west"].headers)
+    assert r.status == 403
+    r = await live.post("/v1/webhooks", json=body, headers=world["op_east"].headers)
+    assert r.status == 201
+    bad = {**body, "secret": "short"}
+    r = await live.post("/v1/webhooks", json=bad, headers=world["op_east"].headers)
+    assert r.status == 422
+    r = await live.get("/v1/webhook-deliveries", headers=world["rider_west"].headers)
+    assert r.status == 403
