@@ -41,7 +41,7 @@ import asyncpg
 from maas.domain.models import Point
 from maas.domain.recurrence import WeeklyRule, expand
 from maas.errors import ConflictError, InputError, MaasError, NotFoundError, UnavailableError
-from maas.planning import worker
+from maas.planning import fallback, worker
 from maas.planning.params import WALK_DETOUR_FACTOR, MatchingParams, params_from_settings, walk_s
 from maas.planning.plan import (
     HELD_SLACK_S,
@@ -267,6 +267,11 @@ class MatchingRunner:
                 await self.run_due()
             except Exception:
                 log.exception("scheduled matching failed")
+            # After the runs, so that a ride found in this tick is not reported missing.
+            try:
+                await fallback.tell_unmatched(self.pool, self.settings.region, datetime.now(UTC))
+            except Exception:
+                log.exception("fallback notices failed")
 
     async def run_due(self) -> list[MatchingRun]:
         """One scheduler tick."""

@@ -1,0 +1,63 @@
+"""Cut-off and fallback: at each scheduler tick, every open request of the region that still has
+no confirmed ride at its community's cut-off (``cutoff_min`` before departure) is told "no
+driver found" once, with the community's fallback (text and phone number).
+
+The notice is an event (``request.no_driver_found``) written with its claim in one
+transaction, so it reaches the rider's stream and webhooks like every other change, and a
+repeated or concurrent tick tells no one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from maas.domain import params as community_params
+from maas.store import events, fallback, planning
+
+log = logging.getLogger("maas.fallback")
+
+KIND = "request.no_driver_found"
+
+
+def notice(p: dict[str, Any], unmatched: fallback.Unmatched) -> dict[str, Any]:
+    """The event's payload: the request and the community's fallback."""
+    phone = p["fallback_phone"] or None
+    text = p["fallback_text"].replace("{phone}", phone or "") or None
+    return {
+        "community_id": str(unmatched.community_id),
+        "request_id": str(unmatched.request_id),
+        "depart_earliest": unmatched.depart_earliest.isoformat(),
+        "cutoff_min": p["cutoff_min"],
+        "fallback": {"text": text, "phone": phone},
+    }
+
+
+async def tell_community(conn: asyncpg.Connection, community_id: uuid.UUID, now: datetime) -> int:
+    """Tell the community's riders at their cut-off, in one transaction; returns how many."""
+    community = await planning.community_params(conn, community_id)
+    if community is None:
+        return 0
+    p = community_params.effective(community.settings)
+    async with conn.transaction():
+        due = await fallback.claim_unmatched(
+            conn, community_id, now=now, cutoff_min=p["cutoff_min"]
+        )
+        for unmatched in due:
+            await events.record(conn, unmatched.person_id, KIND, notice(p, unmatched))
+    return len(due)
+
+
+async def tell_unmatched(pool: asyncpg.Pool, region: str, now: datetime) -> int:
+    """One tick over the region's communities; returns how many riders were told."""
+    told = 0
+    async with pool.acquire() as conn:
+        for community_id in await planning.region_communities(conn, region):
+            told += await tell_community(conn, community_id, now)
+    if told:
+        log.info("told %d riders that no driver was found", told)
+    return told
