@@ -38,6 +38,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from maas.domain import params as community_params
+from maas.domain import volunteers
 from maas.domain.models import Point
 from maas.domain.recurrence import WeeklyRule, expand
 from maas.errors import ConflictError, InputError, MaasError, NotFoundError, UnavailableError
@@ -55,6 +57,7 @@ from maas.planning.plan import (
 )
 from maas.settings import Settings
 from maas.store import bookings, planning
+from maas.store import volunteers as volunteer_store
 from maas.store.planning import MatchingRun, ProposedStop
 
 log = logging.getLogger("maas.planning")
@@ -339,6 +342,15 @@ async def read_input(
             await conn.execute(bookings.SQL_DELETE_RIDER_STOPS, match_id, request_id)
     offers = await planning.offers_in(conn, cid, lower, end)
     requests = await planning.open_requests(conn, cid, lower, end)
+    # Fair load (maas.domain.volunteers): quiet hours and rides per week, as hard limits.
+    community = await planning.community_params(conn, cid)
+    limits = community_params.effective(community.settings if community else {})
+    quiet = community_params.quiet_hours(limits)
+    week_limit = int(limits["volunteer_max_rides_per_week"])
+    given = await volunteer_store.rides_given(
+        conn, [o.person_id for o in offers], lower.date() - timedelta(days=7), end.date()
+    )
+    offered: dict[tuple[uuid.UUID, tuple[int, int]], int] = {}
     held = await planning.held_stops(conn, cid, lower, end)
     excluded: dict[uuid.UUID, set[str]] = {}
     for offer_id, day, request_id in await planning.exclusions(conn, cid):
@@ -373,6 +385,14 @@ async def read_input(
             if key in started or latest < lower:
                 continue
             held_here = held_by.get(key, {})
+            if not held_here:
+                window = volunteers.outside_quiet_hours(earliest, latest, o.time_zone, quiet)
+                week = (o.person_id, volunteers.iso_week(day))
+                allowed = volunteers.trips_allowed(given.get(week, 0), week_limit)
+                if window is None or offered.get(week, 0) >= allowed:
+                    continue
+                offered[week] = offered.get(week, 0) + 1
+                earliest, latest = window
             # Held riders were placed under the limits of their day: keep the driver's own
             # limits for them, so a stricter community setting cannot strand them.
             detour_min = (
