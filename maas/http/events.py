@@ -28,6 +28,9 @@ from maas.notify import EventHub, event_json
 from maas.store import events
 
 STREAM_BATCH = 500
+LATE_COMMIT_WINDOW_S = 120.0
+"""How long a transaction may run between writing an event and committing it and still have
+the event sent on a live stream in spite of a higher id sent before it."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 
@@ -75,13 +78,27 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         await response.write(b"retry: 2000\n: connected\n\n")
+        start = last  # this connection sends nothing at or below it (the client has it)
+        sent: set[int] = set()  # ids sent at or below ``last``, for late commits
         while not hub.closing:
             wake.clear()
             async with pool(request).acquire() as conn:
+                late = await events.recent_events(
+                    conn, who.person_id, start, last, LATE_COMMIT_WINDOW_S
+                )
                 batch = await events.events_after(conn, who.person_id, last, limit=STREAM_BATCH)
+            for event in late:
+                if event.id not in sent:
+                    await response.write(_sse(event))
+                    sent.add(event.id)
             for event in batch:
                 await response.write(_sse(event))
+                sent.add(event.id)
                 last = event.id
+            if len(sent) > 4 * STREAM_BATCH:
+                # Forget the oldest: late commits older than the window are not looked for.
+                start = sorted(sent)[-2 * STREAM_BATCH]
+                sent = {i for i in sent if i > start}
             if len(batch) == STREAM_BATCH:
                 continue
             try:

@@ -25,6 +25,14 @@ WHERE person_id = $1 AND id > $2
 ORDER BY id
 LIMIT $3
 """
+# Ids are taken when a row is inserted but become visible at commit, so a transaction that
+# commits late can add an id below one already sent. A live stream therefore also looks back
+# at the recent past (by the writing transaction's start time) for ids it has not sent.
+SQL_RECENT_EVENTS = """
+SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
+WHERE person_id = $1 AND id > $2 AND id <= $3 AND created_at > now() - make_interval(secs => $4)
+ORDER BY id
+"""
 SQL_LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM event WHERE person_id = $1"
 SQL_CREATE_WEBHOOK = """
 INSERT INTO webhook (community_id, person_id, url, secret, created_by)
@@ -154,6 +162,15 @@ async def events_after(
     conn: asyncpg.Connection, person_id: uuid.UUID, after_id: int, *, limit: int = 500
 ) -> list[Event]:
     return [_event(r) for r in await conn.fetch(SQL_EVENTS_AFTER, person_id, after_id, limit)]
+
+
+async def recent_events(
+    conn: asyncpg.Connection, person_id: uuid.UUID, first_id: int, last_id: int, window_s: float
+) -> list[Event]:
+    """Events with ids in ``(first_id, last_id]`` written by transactions that started less
+    than ``window_s`` ago (late commits a stream may not have sent yet)."""
+    rows = await conn.fetch(SQL_RECENT_EVENTS, person_id, first_id, last_id, window_s)
+    return [_event(r) for r in rows]
 
 
 async def last_event_id(conn: asyncpg.Connection, person_id: uuid.UUID) -> int:

@@ -354,3 +354,23 @@ async def test_webhooks_are_for_staff_only(live: ApiClient, world: World) -> Non
     assert r.status == 422
     r = await live.get("/v1/webhook-deliveries", headers=world["rider_west"].headers)
     assert r.status == 403
+
+
+async def test_an_event_committed_late_with_a_lower_id_is_still_sent(
+    live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    stream = await open_stream(live, someone)
+    async with db.connection(api_settings) as slow:
+        try:
+            tx = slow.transaction()
+            await tx.start()
+            await events.record(slow, someone.id, "test.slow", {})  # takes the lower id
+            await events.record(conn, someone.id, "test.fast", {})  # commits first
+            fast = await read_event(stream, TIMEOUT_S)
+            assert fast["event"] == "test.fast"
+            await tx.commit()
+            slow_event = await read_event(stream, TIMEOUT_S)
+            assert slow_event["event"] == "test.slow"
+            assert slow_event["id"] < fast["id"]
+        finally:
+            stream.close()
