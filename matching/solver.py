@@ -32,6 +32,14 @@ a search that is stopped by ``time_limit_s`` depends on machine speed.  The
 ``seed`` permutes the order in which riders enter the model, which changes
 tie-breaking (useful for restarts); ``seed=0`` keeps the input order.
 
+Known limitation (measured on a synthetic 200-driver / 500-rider day with
+two meeting points per side): OR-Tools' first-solution heuristics do not
+finish within the time limit, hence ``construction="auto"`` starts from a
+greedy :func:`~matching.insert_cheapest` plan (about 1 s); the following local
+search then overruns ``time_limit_s`` by a large factor (60-100 s for a 3-5 s
+limit) without improving that plan.  The overrun shrinks to about 3x without
+the per-vehicle span upper bounds (detour limits), which points at them.
+
 The schedule reported in the :class:`~matching.result.Result` is recomputed
 from the stop order with an exact timing routine (latest departure, then
 earliest arrivals), so it satisfies every constraint by construction.
