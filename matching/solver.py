@@ -38,7 +38,11 @@ finish within the time limit, hence ``construction="auto"`` starts from a
 greedy :func:`~matching.insert_cheapest` plan (about 1 s); the following local
 search then overruns ``time_limit_s`` by a large factor (60-100 s for a 3-5 s
 limit) without improving that plan.  The overrun shrinks to about 3x without
-the per-vehicle span upper bounds (detour limits), which points at them.
+the per-vehicle span upper bounds (detour limits), so above the same size
+threshold the detour limits are posted as plain constraints
+``end - start <= limit`` instead (measured: 7 s for a 3 s limit); on small
+models span bounds are kept because local search knows them (better plans
+on random test instances).
 
 The schedule reported in the :class:`~matching.result.Result` is recomputed
 from the stop order with an exact timing routine (latest departure, then
@@ -367,6 +371,10 @@ class Solver:
         horizon = max(horizon, 0) + 1
         routing.AddDimension(time_cb, horizon, horizon, False, "time")
         tdim = routing.GetDimensionOrDie("time")
+        # Large models: detour limits as plain CP constraints on the cumuls;
+        # span upper bounds make every propagation there very slow (see the
+        # module docstring), while on small models they guide local search.
+        span_as_constraint = nv * n > _AUTO_INSERTION_PAIRS
         for v, d in enumerate(problem.drivers):
             tdim.CumulVar(routing.Start(v)).SetRange(
                 max(0, d.earliest_departure_s), max(0, d.latest_departure_s)
@@ -374,7 +382,12 @@ class Solver:
             tdim.CumulVar(routing.End(v)).SetRange(0, max(0, d.latest_arrival_s))
             max_dur = problem.max_duration_s(d)
             if max_dur is not None:
-                tdim.SetSpanUpperBoundForVehicle(max_dur, v)
+                if span_as_constraint:
+                    routing.solver().Add(
+                        tdim.CumulVar(routing.End(v)) - tdim.CumulVar(routing.Start(v)) <= max_dur
+                    )
+                else:
+                    tdim.SetSpanUpperBoundForVehicle(max_dur, v)
 
         self._keep_alive: list[Callable[[int, int], int]] = []
         for pair_index, (ri, picks, drops) in enumerate(rider_nodes):
