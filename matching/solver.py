@@ -45,7 +45,7 @@ models span bounds are kept because local search knows them (better plans
 on random test instances).
 
 The schedule reported in the :class:`~matching.result.Result` is recomputed
-from the stop order with an exact timing routine (latest departure, then
+from the stop order with an exact timing routine (minimum trip duration, then
 earliest arrivals), so it satisfies every constraint by construction.
 """
 
