@@ -31,9 +31,10 @@ What happens per size ``n``:
      ``insert_cheapest``) for the rest of the budget; library API only, no OR-Tools.
    * **vroom** — pyvroom, shipments with time windows, capacities and skills (needs), each driver
      a vehicle from its start to its end with the window [earliest departure, latest arrival]
-     and ``max_travel_time`` = direct + detour budget (driving only); ``exploration_level=5``,
-     2 threads. It cannot express ride-time limits, a departure window inside the vehicle's
-     window, or a bound on the trip duration including waiting.
+     and ``max_travel_time`` = direct + detour budget (driving only); ``exploration_level``
+     ``--vroom-exploration`` (default 5), 2 threads. It cannot express ride-time limits, a
+     departure window inside the vehicle's window, or a bound on the trip duration including
+     waiting.
    * **pyvrp** — shipments (optional, with a prize), each driver a vehicle type with its own
      start and end depot, ``tw_early`` / ``start_late`` / ``tw_late`` for the departure window and
      latest arrival and ``shift_duration`` = direct + detour budget (PyVRP's duration includes
@@ -389,7 +390,9 @@ def rr_task(problem: Problem, budget_s: float, seed: int) -> dict[str, Any]:
     return _output(problem, cur, time.perf_counter() - t0, base)
 
 
-def vroom_task(problem: Problem, budget_s: float, seed: int, threads: int) -> dict[str, Any]:
+def vroom_task(
+    problem: Problem, budget_s: float, seed: int, threads: int, exploration: int = 5
+) -> dict[str, Any]:
     """VROOM on the relaxation (no ride-time limit, driving-only detour limit)."""
     import vroom
 
@@ -430,7 +433,9 @@ def vroom_task(problem: Problem, budget_s: float, seed: int, threads: int) -> di
             amount=vroom.Amount([r.passengers]),
             skills={SKILLS[f] for f in r.needs},
         )
-    sol = inp.solve(exploration_level=5, nb_threads=threads, timeout=timedelta(seconds=budget_s))
+    sol = inp.solve(
+        exploration_level=exploration, nb_threads=threads, timeout=timedelta(seconds=budget_s)
+    )
     wall = time.perf_counter() - t0
     plans: list[Plan] = [[] for _ in problem.drivers]
     routes = sol.routes
@@ -661,7 +666,13 @@ def _no_answer(problem: Problem, cap_s: float) -> dict[str, Any]:
 
 
 def run_solver(
-    name: str, inst: Instance, budget_s: float, seed: int, workers: int, cap_s: float
+    name: str,
+    inst: Instance,
+    budget_s: float,
+    seed: int,
+    workers: int,
+    cap_s: float,
+    vroom_exploration: int = 5,
 ) -> dict[str, Any]:
     """Run one solver on the instance in fresh process(es); returns the best output."""
     p = inst.problem
@@ -692,7 +703,7 @@ def run_solver(
     tasks: dict[str, tuple[Any, tuple[Any, ...]]] = {
         "greedy": (greedy_task, (p, budget_s, seed)),
         "rr": (rr_task, (p, budget_s, seed)),
-        "vroom": (vroom_task, (p, budget_s, seed, 2)),
+        "vroom": (vroom_task, (p, budget_s, seed, 2, vroom_exploration)),
         "pyvrp": (pyvrp_task, (p, budget_s, seed, inst.xy)),
     }
     if name not in tasks:
@@ -797,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
         help="kill a solver after max(60 s, factor x budget) without an answer",
     )
     ap.add_argument("--ours-workers", type=int, default=2, help="parallel searches for ours")
+    ap.add_argument("--vroom-exploration", type=int, default=5, help="VROOM exploration level")
     ap.add_argument("--dwell-s", type=int, default=60, help="boarding and alighting time")
     ap.add_argument("--pbf", type=Path, default=DEFAULT_PBF)
     args = ap.parse_args(argv)
@@ -822,7 +834,15 @@ def main(argv: list[str] | None = None) -> int:
                     load0 = os.getloadavg()[0]
                     try:
                         cap = max(60.0, args.cap_factor * args.time_limit)
-                        out = run_solver(s, inst, args.time_limit, rep, args.ours_workers, cap)
+                        out = run_solver(
+                            s,
+                            inst,
+                            args.time_limit,
+                            rep,
+                            args.ours_workers,
+                            cap,
+                            args.vroom_exploration,
+                        )
                     except Exception as exc:  # report, never hide, solver failures
                         print(f"{s} failed at {size}: {exc!r}", file=sys.stderr)
                         continue
