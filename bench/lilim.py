@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             and o.served_pct >= 100.0
         )
         full = sum(1 for _, o in lst if o.served_pct >= 100.0)
-        walls = [o.wall_s for _, o in lst if o.wall_s > 0]
+        wall_times_s = [o.wall_s for _, o in lst if o.wall_s > 0]
         veh = [o.vehicles for _, o in lst if o.vehicles is not None]
         mean_gap = statistics.fmean(gaps) if gaps else math.nan
         mean_same = statistics.fmean(gaps_same) if gaps_same else math.nan
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {s:<6} mean gap {mean_gap:+.2f} % | gap@BKS veh {mean_same:+.2f} %"
             f" (n={len(gaps_same)}) | BKS vehicles matched {same_veh}/{len(lst)}"
             f" | 100 % served {full}/{len(lst)} | vehicles total {sum(veh)}"
-            f" | median wall {statistics.median(walls) if walls else math.nan:.1f} s"
+            f" | median wall {statistics.median(wall_times_s) if wall_times_s else math.nan:.1f} s"
         )
     if "ours" in results:
         # Head-to-head on instances where both solvers served everyone.

@@ -28,7 +28,8 @@ def metric_matrix(
     """Euclidean travel times rounded *up* (ceil keeps the triangle inequality)."""
     p = np.asarray(points, dtype=np.float64)
     d = np.sqrt(((p[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)) * s_per_unit
-    return np.ceil(d - 1e-9).astype(np.int64)
+    out: npt.NDArray[np.int64] = np.ceil(d - 1e-9).astype(np.int64)
+    return out
 
 
 def driver(

@@ -17,6 +17,7 @@ from matching import (
     Route,
     Stop,
     StopKind,
+    UnservedReason,
     ViolationKind,
     assert_valid,
     check,
@@ -192,7 +193,7 @@ def test_confirmed_rider_moved_or_dropped(base: tuple[Problem, Result]) -> None:
         assignments=assignments,
         unserved={
             **res.unserved,
-            "c": res.unserved.get("a") or next(iter(res.unserved.values()), None),
+            "c": UnservedReason.NOT_CHOSEN,
         },
     )
     assert ViolationKind.CONFIRMED in kinds(p, bad)

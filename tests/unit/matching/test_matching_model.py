@@ -40,7 +40,7 @@ def test_detour_budget_is_the_smaller_bound() -> None:
 )
 def test_driver_validation_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        driver("d", kwargs.pop("start", 0), 1, **kwargs)  # type: ignore[arg-type]
+        driver("d", kwargs.pop("start", 0), 1, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_driver_validation_names_the_field(kwargs: dict[str, object], field: str
 )
 def test_rider_validation_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        rider("r", 0, 1, **kwargs)  # type: ignore[arg-type]
+        rider("r", 0, 1, **kwargs)
 
 
 def test_rider_candidates_validated() -> None:
@@ -104,7 +104,7 @@ def test_problem_validation() -> None:
 
 def test_problem_matrix_is_read_only_copy() -> None:
     src = np.ones((2, 2), dtype=np.int32)
-    p = Problem(src, (), ())
+    p = Problem(src, (), ())  # type: ignore[arg-type]  # an int32 matrix on purpose
     src[0, 0] = 99
     assert p.travel_time_s.dtype == np.int64
     assert p.travel_time_s[0, 0] == 1
@@ -116,7 +116,7 @@ def test_problem_matrix_is_read_only_copy() -> None:
 def test_frozen() -> None:
     d = driver("d", 0, 1)
     with pytest.raises(AttributeError):
-        d.seats = 5  # type: ignore[misc]
+        d.seats = 5
     assert isinstance(d, Driver)
 
 
