@@ -410,6 +410,7 @@ def create_app(settings: Settings, *, load_roads: bool = True) -> web.Applicatio
         app[appkeys.ROAD_NETWORK] = None
         app[appkeys.ROAD_NETWORK_ERROR] = "road network loading is switched off"
     app.cleanup_ctx.append(matching.matching_ctx)
+    app.cleanup_ctx.append(notify.instant_ctx)
     app.cleanup_ctx.append(operator.whatif_ctx)
     app[appkeys.GEOJSON_CACHE] = {}
     setup_routes(app)

@@ -279,3 +279,31 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
         if sender is not None:
             await sender.close()
         await hub.close()
+
+
+async def instant_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Instant answers to new requests (when ``instant_answers`` is set and the road network
+    is loaded), in the matching worker pool."""
+    from maas.planning.instant import InstantAnswers
+
+    settings = app[appkeys.SETTINGS]
+    network = app[appkeys.ROAD_NETWORK]
+    hub = app[appkeys.EVENT_HUB]
+    if not settings.instant_answers or network is None or not isinstance(hub, EventHub):
+        yield
+        return
+    wake = hub.subscribe(None)
+    runner = app[appkeys.MATCHING]
+    answers = InstantAnswers(
+        app[appkeys.DB_POOL],
+        lambda: getattr(runner, "executor", None),
+        network,
+        wake,
+        snap_max_distance_m=settings.snap_max_distance_m,
+    )
+    answers.start()
+    try:
+        yield
+    finally:
+        await answers.close()
+        hub.unsubscribe(None, wake)

@@ -58,6 +58,9 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0
     """The first retry's delay; each further one doubles it."""
+    instant_answers: bool = False
+    """Answer each new request at once (an event: is a seat likely, pickup time and place),
+    computed in the matching worker pool."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -108,6 +111,8 @@ class Settings:
         for var, (name, flow, fhigh) in float_fields.items():
             if env.get(var):
                 kwargs[name] = _parse_float(var, env[var], flow, fhigh)
+        if env.get("MAAS_INSTANT_ANSWERS"):
+            kwargs["instant_answers"] = env["MAAS_INSTANT_ANSWERS"].lower() in ("1", "true", "yes")
         settings = cls(**kwargs)  # type: ignore[arg-type]
         if settings.db_pool_min > settings.db_pool_max:
             raise ConfigError("MAAS_DB_POOL_MIN must not exceed MAAS_DB_POOL_MAX")

@@ -327,19 +327,16 @@ async def read_input(
     network_path: Any,
     snap_max_distance_m: float,
     now: datetime | None = None,
+    cleanup: bool = True,
 ) -> PlanInput:
-    """Everything the worker needs, as plain data (see the module docstring)."""
+    """Everything the worker needs, as plain data (see the module docstring). Without
+    ``cleanup`` nothing is locked or written (a read-only view for instant answers)."""
     cid = run.community_id
     now = now or datetime.now(UTC)
     lower = max(run.horizon_start, now).replace(microsecond=0)
     end = run.horizon_end
-    async with conn.transaction():
-        await planning.write_lock(conn, cid, shared=False)
-        left = await planning.end_matches_of_cancelled_rides(conn, cid)
-        for match_id in {m for m, _ in left}:
-            await bookings.settle(conn, match_id)
-        for match_id, request_id in left:
-            await conn.execute(bookings.SQL_DELETE_RIDER_STOPS, match_id, request_id)
+    if cleanup:
+        await _end_cancelled(conn, cid)
     offers = await planning.offers_in(conn, cid, lower, end)
     requests = await planning.open_requests(conn, cid, lower, end)
     # Fair load (maas.domain.volunteers): quiet hours and rides per week, as hard limits.
@@ -479,6 +476,16 @@ async def read_input(
         occurrences=tuple(occurrences),
         requests=tuple(riders),
     )
+
+
+async def _end_cancelled(conn: asyncpg.Connection, cid: uuid.UUID) -> None:
+    async with conn.transaction():
+        await planning.write_lock(conn, cid, shared=False)
+        left = await planning.end_matches_of_cancelled_rides(conn, cid)
+        for match_id in {m for m, _ in left}:
+            await bookings.settle(conn, match_id)
+        for match_id, request_id in left:
+            await conn.execute(bookings.SQL_DELETE_RIDER_STOPS, match_id, request_id)
 
 
 def _held_windows(

@@ -70,8 +70,10 @@ def plan(inp: PlanInput) -> PlanOutput:
     return plan_on(network, inp)
 
 
-def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
-    timings: dict[str, float] = {}
+def locate(
+    network: RoadNetwork, inp: PlanInput, timings: dict[str, float]
+) -> tuple[list[Snap], Located]:
+    """Snap every place, compute the travel-time matrix and build the problem."""
     t = time.perf_counter()
     points: list[tuple[float, float]] = []
     seen: set[tuple[float, float]] = set()
@@ -101,6 +103,12 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
     timings["matrix_s"] = time.perf_counter() - t
 
     located = build_problem(inp, location_of, matrix)
+    return snaps, located
+
+
+def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
+    timings: dict[str, float] = {}
+    snaps, located = locate(network, inp, timings)
     t = time.perf_counter()
     problem, frozen = _without_stuck_holds(located.problem)
     timings["holds_s"] = time.perf_counter() - t

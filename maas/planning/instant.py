@@ -1,0 +1,296 @@
+"""Instant answer: right after a rider posts a request, is a seat likely, and where and when
+would they be picked up?
+
+The day's plan of the request's community (the same input a matching run reads, read-only:
+nothing is locked or written) is rebuilt in a worker process by cheapest insertion — held
+riders (accepted and confirmed rides) first, locked to their drivers, then the other open
+requests — and the new request is inserted into it with :func:`matching.insert_cheapest`, so
+every constraint of the matcher holds (windows, seats, detours, needs, declined pairs, the
+volunteers' limits of problem building). The answer is advisory: the next matching run may
+place the rider differently (or better), and never moves a confirmed ride.
+
+The answer reaches the rider as an event ``request.instant_answer``; :class:`InstantAnswers`
+watches the outbox for ``request.created`` events and answers each (bounded concurrency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+import matching
+from maas.planning import worker
+from maas.planning.params import params_from_settings
+from maas.planning.plan import PlanInput
+from maas.roads.network import RoadNetwork
+from maas.store import events, planning
+from maas.store.planning import MatchingRun
+
+log = logging.getLogger("maas.instant")
+
+KIND = "request.instant_answer"
+SQL_REQUEST = """
+SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
+FROM ride_request WHERE id = $1
+"""
+SQL_CREATED_AFTER = """
+SELECT id, payload ->> 'request_id' AS request_id FROM event
+WHERE id > $1 AND kind = 'request.created'
+ORDER BY id LIMIT $2
+"""
+SQL_LAST_ID = "SELECT coalesce(max(id), 0) FROM event"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Whether a seat is likely; if so, with whom and the proposed pickup and drop-off."""
+
+    likely: bool
+    offer_id: str | None = None
+    occurrence_date: str | None = None
+    pickup_s: int | None = None
+    dropoff_s: int | None = None
+    pickup: dict[str, Any] | None = None
+    dropoff: dict[str, Any] | None = None
+    added_driving_s: int | None = None
+    riders_in_plan: int = 0
+    compute_s: float = 0.0
+
+
+def _empty_plan(problem: matching.Problem) -> matching.Result:
+    routes = tuple(
+        matching.Route(
+            driver_id=d.id,
+            start_s=d.earliest_departure_s,
+            end_s=d.earliest_departure_s + problem.direct_s(d),
+            stops=(),
+            driving_s=problem.direct_s(d),
+            added_driving_s=0,
+        )
+        for d in problem.drivers
+    )
+    return matching.Result(
+        routes=routes,
+        assignments={},
+        unserved={r.id: matching.UnservedReason.NOT_CHOSEN for r in problem.riders},
+        objective=0,
+        total_added_driving_s=0,
+        wall_time_s=0.0,
+        status=matching.SolveStatus.FEASIBLE,
+    )
+
+
+def answer_on(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> Answer:
+    """The instant answer for one request of ``inp`` (pure: no database)."""
+    t = time.perf_counter()
+    _, located = worker.locate(network, inp, {})
+    problem, _ = worker._without_stuck_holds(located.problem)
+    rid = str(request_id)
+    new = next((r for r in problem.riders if r.id == rid), None)
+    if new is None:
+        return Answer(likely=False, compute_s=time.perf_counter() - t)
+    order = sorted(
+        (r for r in problem.riders if r.id != rid),
+        key=lambda r: (problem.locked_driver(r.id) is None, r.earliest_pickup_s, r.id),
+    )
+    plan = _empty_plan(problem)
+    for rider in order:
+        insertion = matching.insert_cheapest(problem, plan, rider)
+        if insertion is not None:
+            plan = matching.apply_insertion(plan, insertion)
+    insertion = matching.insert_cheapest(problem, plan, new)
+    if insertion is None:
+        return Answer(
+            likely=False, riders_in_plan=len(plan.assignments), compute_s=time.perf_counter() - t
+        )
+    offer_id, _, day = insertion.driver_id.partition("/")
+
+    def place(location: int) -> dict[str, Any]:
+        p = located.places[location]
+        mp = None if p.meeting_point_id is None else str(p.meeting_point_id)
+        return {"lon": p.lon, "lat": p.lat, "walk_s": p.walk_s, "meeting_point_id": mp}
+
+    return Answer(
+        likely=True,
+        offer_id=offer_id,
+        occurrence_date=day,
+        pickup_s=insertion.pickup_s,
+        dropoff_s=insertion.dropoff_s,
+        pickup=place(insertion.pickup_location),
+        dropoff=place(insertion.dropoff_location),
+        added_driving_s=insertion.added_driving_s,
+        riders_in_plan=len(plan.assignments),
+        compute_s=time.perf_counter() - t,
+    )
+
+
+def answer(inp: PlanInput, request_id: uuid.UUID) -> Answer:
+    """:func:`answer_on` in a worker process (the network opened once per process)."""
+    if inp.network_path is None:
+        raise RuntimeError("no road network")
+    return answer_on(worker._network(inp.network_path), inp, request_id)
+
+
+async def read_day(
+    conn: asyncpg.Connection,
+    request_id: uuid.UUID,
+    *,
+    network_path: Any,
+    snap_max_distance_m: float,
+    now: datetime | None = None,
+) -> tuple[PlanInput, asyncpg.Record] | None:
+    """The request's community's plan input for the request's day (read-only), or ``None``
+    if the request is gone or not open."""
+    from maas.planning.service import TIME_ZONE, read_input
+
+    row = await conn.fetchrow(SQL_REQUEST, request_id)
+    if row is None or row["status"] != "open":
+        return None
+    community = await planning.community_params(conn, row["community_id"])
+    if community is None:
+        return None
+    now = now or datetime.now(UTC)
+    day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
+    start = datetime.combine(day, datetime.min.time(), ZoneInfo(TIME_ZONE))
+    end = max(start + timedelta(days=1), row["arrive_latest"])
+    view = MatchingRun(
+        id=uuid.uuid4(),
+        community_id=row["community_id"],
+        horizon_start=max(start, now),
+        horizon_end=end,
+        trigger="instant",
+        requested_by=None,
+        status="running",
+        started_at=now,
+        finished_at=None,
+        params_version=community.params_version,
+        params={},
+        requests_count=None,
+        occurrences_count=None,
+        served_count=None,
+        unserved_count=None,
+        matches_count=None,
+        objective=None,
+        solver_status=None,
+        timings={},
+        error=None,
+    )
+    params = params_from_settings(community.settings, time_limit_s=1.0)
+    inp = await read_input(
+        conn,
+        view,
+        params,
+        network_path=network_path,
+        snap_max_distance_m=snap_max_distance_m,
+        now=now,
+        cleanup=False,
+    )
+    return inp, row
+
+
+def answer_payload(inp: PlanInput, row: asyncpg.Record, ans: Answer) -> dict[str, Any]:
+    def at(seconds: int | None) -> str | None:
+        return None if seconds is None else (inp.t0 + timedelta(seconds=seconds)).isoformat()
+
+    return {
+        "community_id": str(row["community_id"]),
+        "request_id": str(row["id"]),
+        "likely": ans.likely,
+        "offer_id": ans.offer_id,
+        "occurrence_date": ans.occurrence_date,
+        "pickup_at": at(ans.pickup_s),
+        "dropoff_at": at(ans.dropoff_s),
+        "pickup": ans.pickup,
+        "dropoff": ans.dropoff,
+    }
+
+
+class InstantAnswers:
+    """Answers each new request from the outbox (``request.created``), in the worker pool."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        executor_of: Callable[[], Any],
+        network: Any,
+        wake: asyncio.Event,
+        *,
+        snap_max_distance_m: float,
+        concurrency: int = 2,
+    ) -> None:
+        self.pool = pool
+        self.executor_of = executor_of
+        self.network = network
+        self.wake = wake
+        self.snap_max_distance_m = snap_max_distance_m
+        self._slots = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="maas-instant-answers")
+
+    async def _run(self) -> None:
+        async with self.pool.acquire() as conn:
+            last: int = await conn.fetchval(SQL_LAST_ID)
+        while True:
+            self.wake.clear()
+            try:
+                async with self.pool.acquire() as conn:
+                    rows = await conn.fetch(SQL_CREATED_AFTER, last, 100)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+                log.warning("instant answers: %s", error)
+                rows = []
+            for r in rows:
+                last = r["id"]
+                task = asyncio.create_task(self.answer(uuid.UUID(r["request_id"])))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), 5.0)
+
+    async def answer(self, request_id: uuid.UUID) -> Answer | None:
+        """Compute and record one request's answer (an event for its rider)."""
+        async with self._slots:
+            try:
+                async with self.pool.acquire() as conn:
+                    found = await read_day(
+                        conn,
+                        request_id,
+                        network_path=self.network.path,
+                        snap_max_distance_m=self.snap_max_distance_m,
+                    )
+                if found is None:
+                    return None
+                inp, row = found
+                loop = asyncio.get_running_loop()
+                executor = self.executor_of()
+                if executor is None:
+                    ans = await asyncio.to_thread(answer_on, self.network, inp, request_id)
+                else:
+                    ans = await loop.run_in_executor(executor, answer, inp, request_id)
+                async with self.pool.acquire() as conn:
+                    await events.record(conn, row["person_id"], KIND, answer_payload(inp, row, ans))
+                return ans
+            except Exception:
+                log.exception("instant answer for request %s failed", request_id)
+                return None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._inflight):
+            task.cancel()
