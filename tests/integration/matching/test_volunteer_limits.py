@@ -1,7 +1,12 @@
-"""Fair load: quiet hours and rides per week keep a volunteer's trips out of a run."""
+"""Fair load: quiet hours and rides per week keep a volunteer's trips out of a run; and the
+scheduler's tick tells riders at the cut-off."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -16,7 +21,9 @@ from support.matching_world import (
     tomorrow_run,
 )
 
+from maas.planning import fallback
 from maas.planning.service import MatchingRunner
+from maas.settings import Settings
 from maas.store import params as params_store
 
 pytestmark = pytest.mark.db
@@ -99,3 +106,36 @@ async def test_a_driver_at_the_weekly_limit_is_not_asked(
     run = await runner.run(tomorrow_run(world))
     assert run.status == "succeeded", run.error
     assert len(await matches_of(conn, run)) == 1
+
+
+async def test_the_scheduler_tick_tells_riders_at_the_cut_off(
+    matching_settings: Settings, pool: asyncpg.Pool, world: World, conn: asyncpg.Connection
+) -> None:
+    """The fallback notice comes from the scheduler's tick (no road network needed)."""
+    rider = await world.person("Rider Soon")
+    request_id = await world.request(
+        rider, NUFRINGEN, HERRENBERG, datetime.now(UTC) + timedelta(minutes=30)
+    )
+    fast = dataclasses.replace(matching_settings, matching_interval_s=0.05)
+    runner = MatchingRunner(fast, pool, None, lambda: None)
+    runner.start_scheduler()
+    try:
+        found = None
+        for _ in range(200):
+            found = await conn.fetchval(
+                "SELECT payload FROM event WHERE person_id = $1 AND kind = $2",
+                rider,
+                fallback.KIND,
+            )
+            if found is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert found is not None
+        assert json.loads(found)["request_id"] == str(request_id)
+        await asyncio.sleep(0.2)  # more ticks tell no one again
+        told = await conn.fetchval(
+            "SELECT count(*) FROM event WHERE person_id = $1 AND kind = $2", rider, fallback.KIND
+        )
+        assert told == 1
+    finally:
+        await runner.close()
