@@ -46,7 +46,12 @@ async def _road_network_ctx(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.ROAD_NETWORK_ERROR] = "not loaded yet"
     try:
         async with app[appkeys.DB_POOL].acquire() as conn:
-            network = await load_network(conn, settings.region, settings.cache_dir)
+            network = await load_network(
+                conn,
+                settings.region,
+                settings.cache_dir,
+                snap_max_distance_m=settings.snap_max_distance_m,
+            )
     except MaasError as error:
         # The service still answers /healthz, and /readyz says why it is not ready.
         log.warning("road network not loaded: %s", error)
