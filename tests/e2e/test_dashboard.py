@@ -223,6 +223,12 @@ async def test_the_dashboard_end_to_end(page: Page, desk: Desk, settings: Settin
     await expect(page.locator(".leaflet-control-attribution")).to_contain_text(
         "© OpenStreetMap contributors, ODbL"
     )
+    # The layers are loaded; wait until Leaflet has drawn the roads before the screenshot.
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#map .leaflet-overlay-pane path')]"
+        ".filter((p) => p.getAttribute('d') !== 'M0 0').length > 50"
+    )
+    await page.wait_for_timeout(300)
     await shot(page, "02-map")
 
     await page.click("[data-tab=kpis]")
