@@ -145,35 +145,21 @@ FROM match m JOIN match_rider r ON r.match_id = m.id
 WHERE m.community_id = $1
   AND (r.status IN ('declined', 'cancelled') OR m.driver_status IN ('declined', 'cancelled'))
 """
-# The nearest meeting points (at most $4) within each request's walking limit of one end.
-SQL_MEETING_POINTS_NEAR_ORIGIN = """
+# The nearest meeting points (at most $4) within each request's walking limit of one end
+# ($5: 'origin' or 'destination').
+SQL_MEETING_POINTS_NEAR = """
 SELECT q.id AS request_id, mp.id AS meeting_point_id, mp.position, mp.distance_m
 FROM ride_request q
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN $5::text = 'origin' THEN q.origin ELSE q.destination END AS at
+) e
 CROSS JOIN LATERAL (
     SELECT * FROM (
         -- Two meeting points at the same spot (a bench and a bus stop) are one candidate.
         SELECT DISTINCT ON (p.position) p.id, p.position,
-               ST_Distance(p.position::geography, q.origin::geography) AS distance_m
+               ST_Distance(p.position::geography, e.at::geography) AS distance_m
         FROM meeting_point p
-        WHERE ST_DWithin(p.position::geography, q.origin::geography,
-                         LEAST(q.max_walk_m, $2) / $3::float8)
-        ORDER BY p.position, p.id
-    ) d
-    ORDER BY distance_m, id
-    LIMIT $4
-) mp
-WHERE q.id = ANY($1::uuid[])
-"""
-SQL_MEETING_POINTS_NEAR_DESTINATION = """
-SELECT q.id AS request_id, mp.id AS meeting_point_id, mp.position, mp.distance_m
-FROM ride_request q
-CROSS JOIN LATERAL (
-    SELECT * FROM (
-        -- Two meeting points at the same spot (a bench and a bus stop) are one candidate.
-        SELECT DISTINCT ON (p.position) p.id, p.position,
-               ST_Distance(p.position::geography, q.destination::geography) AS distance_m
-        FROM meeting_point p
-        WHERE ST_DWithin(p.position::geography, q.destination::geography,
+        WHERE ST_DWithin(p.position::geography, e.at::geography,
                          LEAST(q.max_walk_m, $2) / $3::float8)
         ORDER BY p.position, p.id
     ) d
@@ -575,10 +561,9 @@ async def meeting_points_near(
     """Meeting points within walking distance of each request's origin or destination
     (straight-line distance × ``walk_factor`` ≤ the smaller of the request's and the
     community's limit)."""
-    sql = (
-        SQL_MEETING_POINTS_NEAR_ORIGIN if side == "origin" else SQL_MEETING_POINTS_NEAR_DESTINATION
+    rows = await conn.fetch(
+        SQL_MEETING_POINTS_NEAR, list(request_ids), max_walk_m, walk_factor, per_request, side
     )
-    rows = await conn.fetch(sql, list(request_ids), max_walk_m, walk_factor, per_request)
     return [
         NearbyPoint(
             r["request_id"], r["meeting_point_id"], from_geom(r["position"]), r["distance_m"]
