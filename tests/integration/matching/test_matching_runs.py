@@ -137,6 +137,7 @@ async def test_meeting_points_within_walking_distance_are_candidates(
     t = tomorrow_at(7, 30)
     near = await world.meeting_point("Mitfahrbank near", _north_of(NUFRINGEN, 150))
     far = await world.meeting_point("Mitfahrbank far", _north_of(NUFRINGEN, 450))
+    at_end = await world.meeting_point("Bus stop at the end", _north_of(HERRENBERG, 100))
     await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
     request = await world.request(
         await world.person("Rider"), NUFRINGEN, HERRENBERG, t, max_walk_m=400
@@ -164,7 +165,12 @@ async def test_meeting_points_within_walking_distance_are_candidates(
     assert (far_at.lon, far_at.lat) not in walks
     assert walks[(near_at.lon, near_at.lat)] == walk_s(150) == math.ceil(150 * 1.3 / 1.2)
     assert all(w <= math.ceil(400 / 1.2) for w in walks.values())
-    del near, far
+    # The same holds at the other end, for drop-offs.
+    end_at = _north_of(HERRENBERG, 100)
+    dropoff_walks = {(p.lon, p.lat): p.walk_s for p in r.dropoffs[1:]}
+    assert dropoff_walks[(end_at.lon, end_at.lat)] == walk_s(100)
+    assert (near_at.lon, near_at.lat) not in dropoff_walks
+    del near, far, at_end
 
 
 async def test_a_new_run_replaces_proposals_but_keeps_accepted_matches(
