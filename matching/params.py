@@ -55,11 +55,13 @@ class SolveParams:
     Parameters
     ----------
     time_limit_s
-        Wall-clock budget of the search in seconds (> 0).
+        Wall-clock budget in seconds (> 0); :func:`matching.solve` keeps it for
+        the whole call (:class:`matching.Solver` only for its OR-Tools search).
     solution_limit
-        Stop after this many improving solutions (``None`` = no limit).  A search
-        stopped only by a solution limit is deterministic; a search stopped by
-        the time limit may depend on machine speed.
+        Stop after this many improving solutions (``None`` = no limit); on large
+        models, where :func:`matching.solve` uses ruin and recreate, after this
+        many rounds.  A search stopped only by a solution limit is deterministic;
+        a search stopped by the time limit may depend on machine speed.
     drop_penalty
         Cost of leaving a rider of priority 1 unserved; multiplied by the
         rider's priority.  Must dominate any driving cost so that serving
