@@ -17,22 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import numpy as np
 
 import matching
 from maas.planning import worker
-from maas.planning.params import params_from_settings
-from maas.planning.plan import PlanInput
-from maas.roads.network import RoadNetwork
+from maas.planning.params import MatchingParams, params_from_settings
+from maas.planning.plan import OccurrenceIn, PlanInput, RequestIn, build_problem
+from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
 from maas.store.planning import MatchingRun
 
@@ -65,6 +69,7 @@ class Answer:
     added_driving_s: int | None = None
     riders_in_plan: int = 0
     compute_s: float = 0.0
+    cache_hit: bool = False
 
 
 def _empty_plan(problem: matching.Problem) -> matching.Result:
@@ -90,30 +95,190 @@ def _empty_plan(problem: matching.Problem) -> matching.Result:
     )
 
 
-def answer_on(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> Answer:
-    """The instant answer for one request of ``inp`` (pure: no database)."""
-    t = time.perf_counter()
-    _, located = worker.locate(network, inp, {})
-    problem, _ = worker._without_stuck_holds(located.problem)
+def _order_key(problem: matching.Problem) -> Callable[[matching.Rider], tuple[bool, int, str]]:
+    return lambda r: (problem.locked_driver(r.id) is None, r.earliest_pickup_s, r.id)
+
+
+@dataclass(slots=True)
+class DayCache:
+    """One community's day as a worker last saw it: the snapped points, the travel-time
+    matrix over them and the day's plan (every rider of ``requests`` inserted)."""
+
+    network_path: Path | None
+    snap_max_distance_m: float
+    t0: datetime
+    params: MatchingParams
+    occurrences: tuple[OccurrenceIn, ...]
+    requests: dict[uuid.UUID, RequestIn]
+    tried: set[tuple[float, float]]
+    snaps: list[Snap]
+    location_of: dict[tuple[float, float], int]
+    limit_s: float | None
+    matrix: np.ndarray
+    stuck: set[str]
+    plan: matching.Result
+
+    def fits(self, inp: PlanInput, request_id: uuid.UUID) -> bool:
+        """Whether ``inp`` is this day with only new open requests added (the answered one
+        among them): nothing cached changed, so only the new riders need inserting."""
+        if (
+            inp.network_path != self.network_path
+            or inp.snap_max_distance_m != self.snap_max_distance_m
+            or inp.t0 != self.t0
+            or inp.params != self.params
+            or inp.occurrences != self.occurrences
+            or request_id in self.requests
+        ):
+            return False
+        seen = 0
+        for r in inp.requests:
+            cached = self.requests.get(r.id)
+            if cached is None:
+                if r.held_on is not None:
+                    return False
+            elif cached != r:
+                return False
+            else:
+                seen += 1
+        return seen == len(self.requests)
+
+
+MAX_CACHED_DAYS = 16
+"""Days kept per worker process (each holds a matrix of its distinct points)."""
+
+# Per worker process, by community and day (see :func:`cache_key`); least recently used first.
+_days: dict[str, DayCache] = {}
+
+
+def cache_key(community_id: uuid.UUID, day: date) -> str:
+    return f"{community_id}/{day.isoformat()}"
+
+
+def _extend(cache: DayCache, network: RoadNetwork, inp: PlanInput) -> None:
+    """Snap the input's new points and add their rows and columns to the matrix."""
+    fresh = [p for p in worker.points_of(inp) if p not in cache.tried]
+    if not fresh:
+        return
+    cache.tried.update(fresh)
+    new_snaps, new_of = worker.snap_points(network, inp.snap_max_distance_m, fresh)
+    if not new_snaps:
+        return
+    old = len(cache.snaps)
+    every = [*cache.snaps, *new_snaps]
+    size = len(every)
+    matrix = np.zeros((size, size), dtype=np.int64)
+    matrix[:old, :old] = cache.matrix
+    if cache.limit_s is not None:
+        rows = network.travel_time_matrix(new_snaps, every, limit_s=cache.limit_s)
+        columns = network.travel_times_to(cache.snaps, new_snaps, limit_s=cache.limit_s)
+        matrix[old:, :] = to_int_seconds(rows)
+        matrix[:old, old:] = to_int_seconds(columns)
+        np.fill_diagonal(matrix, 0)
+    cache.matrix = matrix
+    cache.snaps = every
+    for point, index in new_of.items():
+        cache.location_of[point] = old + index
+
+
+def _build(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> DayCache:
+    """The day from scratch: every rider but ``request_id`` inserted, held riders first."""
+    points = worker.points_of(inp)
+    snaps, location_of = worker.snap_points(network, inp.snap_max_distance_m, points)
+    limit = worker.matrix_limit(network, inp, snaps, location_of)
+    matrix = worker._matrix(network, inp, snaps, location_of)
+    located = build_problem(inp, location_of, matrix)
+    problem, stuck = worker._without_stuck_holds(located.problem)
     rid = str(request_id)
-    new = next((r for r in problem.riders if r.id == rid), None)
-    if new is None:
-        return Answer(likely=False, compute_s=time.perf_counter() - t)
-    order = sorted(
-        (r for r in problem.riders if r.id != rid),
-        key=lambda r: (problem.locked_driver(r.id) is None, r.earliest_pickup_s, r.id),
-    )
     plan = _empty_plan(problem)
-    for rider in order:
+    for rider in sorted((r for r in problem.riders if r.id != rid), key=_order_key(problem)):
         insertion = matching.insert_cheapest(problem, plan, rider)
         if insertion is not None:
             plan = matching.apply_insertion(plan, insertion)
-    insertion = matching.insert_cheapest(problem, plan, new)
+    return DayCache(
+        network_path=inp.network_path,
+        snap_max_distance_m=inp.snap_max_distance_m,
+        t0=inp.t0,
+        params=inp.params,
+        occurrences=inp.occurrences,
+        requests={r.id: r for r in inp.requests if r.id != request_id},
+        tried=set(points),
+        snaps=snaps,
+        location_of=location_of,
+        limit_s=limit,
+        matrix=matrix,
+        stuck=stuck,
+        plan=plan,
+    )
+
+
+def _insert(
+    problem: matching.Problem, plan: matching.Result, rider: matching.Rider
+) -> tuple[matching.Result, matching.Insertion | None]:
+    """The plan with ``rider`` inserted at the cheapest place, or listed as unserved."""
+    insertion = matching.insert_cheapest(problem, plan, rider)
+    if insertion is not None:
+        return matching.apply_insertion(plan, insertion), insertion
+    unserved = {**plan.unserved, rider.id: matching.UnservedReason.NOT_CHOSEN}
+    return dataclasses.replace(plan, unserved=unserved), None
+
+
+def answer_on(
+    network: RoadNetwork,
+    inp: PlanInput,
+    request_id: uuid.UUID,
+    *,
+    cache_as: str | None = None,
+) -> Answer:
+    """The instant answer for one request of ``inp`` (pure: no database).
+
+    With ``cache_as`` (see :func:`cache_key`) the day is kept in this process: the next
+    answer for the same day, if only new open requests were added to it, snaps just their
+    points, extends the matrix by their rows and columns and inserts them into the kept
+    plan; anything else that changed (an offer, a cancelled request, a held rider, the
+    horizon's start) rebuilds the day from scratch. Without it, the day is always built
+    from scratch and nothing is kept."""
+    t = time.perf_counter()
+    cached = None if cache_as is None else _days.pop(cache_as, None)
+    if cached is not None and cached.fits(inp, request_id):
+        _extend(cached, network, inp)
+        day = cached
+        cache_hit = True
+    else:
+        day = _build(network, inp, request_id)
+        cache_hit = False
+    located = build_problem(inp, day.location_of, day.matrix)
+    problem = worker.without_drivers(located.problem, day.stuck)
+    plan = day.plan
+    rid = str(request_id)
+    riders = {r.id: r for r in problem.riders}
+    if cache_hit:
+        added = [
+            riders[str(r.id)]
+            for r in inp.requests
+            if r.id not in day.requests and r.id != request_id and str(r.id) in riders
+        ]
+        for rider in sorted(added, key=_order_key(problem)):
+            plan = _insert(problem, plan, rider)[0]
+    day.requests = {r.id: r for r in inp.requests}
+    new = riders.get(rid)
+    riders_in_plan = len(plan.assignments)
+    insertion = None
+    if new is not None:
+        day.plan, insertion = _insert(problem, plan, new)
+    else:
+        day.plan = plan
+    if cache_as is not None:
+        _days[cache_as] = day
+        while len(_days) > MAX_CACHED_DAYS:
+            del _days[next(iter(_days))]
     if insertion is None:
         return Answer(
-            likely=False, riders_in_plan=len(plan.assignments), compute_s=time.perf_counter() - t
+            likely=False,
+            riders_in_plan=riders_in_plan,
+            compute_s=time.perf_counter() - t,
+            cache_hit=cache_hit,
         )
-    offer_id, _, day = insertion.driver_id.partition("/")
+    offer_id, _, day_text = insertion.driver_id.partition("/")
 
     def place(location: int) -> dict[str, Any]:
         p = located.places[location]
@@ -123,22 +288,24 @@ def answer_on(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> An
     return Answer(
         likely=True,
         offer_id=offer_id,
-        occurrence_date=day,
+        occurrence_date=day_text,
         pickup_s=insertion.pickup_s,
         dropoff_s=insertion.dropoff_s,
         pickup=place(insertion.pickup_location),
         dropoff=place(insertion.dropoff_location),
         added_driving_s=insertion.added_driving_s,
-        riders_in_plan=len(plan.assignments),
+        riders_in_plan=riders_in_plan,
         compute_s=time.perf_counter() - t,
+        cache_hit=cache_hit,
     )
 
 
-def answer(inp: PlanInput, request_id: uuid.UUID) -> Answer:
-    """:func:`answer_on` in a worker process (the network opened once per process)."""
+def answer(inp: PlanInput, request_id: uuid.UUID, cache_as: str | None = None) -> Answer:
+    """:func:`answer_on` in a worker process (the network opened once per process, the days
+    kept per process)."""
     if inp.network_path is None:
         raise RuntimeError("no road network")
-    return answer_on(worker._network(inp.network_path), inp, request_id)
+    return answer_on(worker._network(inp.network_path), inp, request_id, cache_as=cache_as)
 
 
 async def read_day(
@@ -159,7 +326,7 @@ async def read_day(
     community = await planning.community_params(conn, row["community_id"])
     if community is None:
         return None
-    now = now or datetime.now(UTC)
+    now = now or _next_minute(datetime.now(UTC))
     day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
     start = datetime.combine(day, datetime.min.time(), ZoneInfo(TIME_ZONE))
     end = max(start + timedelta(days=1), row["arrive_latest"])
@@ -196,6 +363,21 @@ async def read_day(
         cleanup=False,
     )
     return inp, row
+
+
+def _next_minute(at: datetime) -> datetime:
+    """The horizon of an instant answer starts at the next full minute: no time it proposes
+    is in the past, and answers within the same minute share a day (see :class:`DayCache`)."""
+    floor = at.replace(second=0, microsecond=0)
+    return floor if floor == at else floor + timedelta(minutes=1)
+
+
+def day_of(row: asyncpg.Record) -> str:
+    """The cache key of a request's community and day (see :func:`read_day`)."""
+    from maas.planning.service import TIME_ZONE
+
+    day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
+    return cache_key(row["community_id"], day)
 
 
 def answer_payload(inp: PlanInput, row: asyncpg.Record, ans: Answer) -> dict[str, Any]:
@@ -276,10 +458,13 @@ class InstantAnswers:
                 inp, row = found
                 loop = asyncio.get_running_loop()
                 executor = self.executor_of()
+                key = day_of(row)
                 if executor is None:
-                    ans = await asyncio.to_thread(answer_on, self.network, inp, request_id)
+                    ans = await asyncio.to_thread(
+                        functools.partial(answer_on, cache_as=key), self.network, inp, request_id
+                    )
                 else:
-                    ans = await loop.run_in_executor(executor, answer, inp, request_id)
+                    ans = await loop.run_in_executor(executor, answer, inp, request_id, key)
                 async with self.pool.acquire() as conn:
                     await events.record(conn, row["person_id"], KIND, answer_payload(inp, row, ans))
                 return ans

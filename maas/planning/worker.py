@@ -75,6 +75,20 @@ def locate(
 ) -> tuple[list[Snap], Located]:
     """Snap every place, compute the travel-time matrix and build the problem."""
     t = time.perf_counter()
+    points = points_of(inp)
+    snaps, location_of = snap_points(network, inp.snap_max_distance_m, points)
+    timings["snap_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    matrix = _matrix(network, inp, snaps, location_of)
+    timings["matrix_s"] = time.perf_counter() - t
+
+    located = build_problem(inp, location_of, matrix)
+    return snaps, located
+
+
+def points_of(inp: PlanInput) -> list[tuple[float, float]]:
+    """The distinct points of an input: drivers' starts and ends, then riders' places."""
     points: list[tuple[float, float]] = []
     seen: set[tuple[float, float]] = set()
     for o in inp.occurrences:
@@ -87,23 +101,23 @@ def locate(
             if (place.lon, place.lat) not in seen:
                 seen.add((place.lon, place.lat))
                 points.append((place.lon, place.lat))
+    return points
+
+
+def snap_points(
+    network: RoadNetwork, snap_max_distance_m: float, points: list[tuple[float, float]]
+) -> tuple[list[Snap], dict[tuple[float, float], int]]:
+    """The snapped points (those off the roads left out) and each one's index."""
     snaps: list[Snap] = []
     location_of: dict[tuple[float, float], int] = {}
     for lon, lat in points:
         try:
-            snap = network.snap(lon, lat, "point", inp.snap_max_distance_m)
+            snap = network.snap(lon, lat, "point", snap_max_distance_m)
         except InputError:
             continue  # a meeting point off the roads is simply not a candidate
         location_of[(lon, lat)] = len(snaps)
         snaps.append(snap)
-    timings["snap_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    matrix = _matrix(network, inp, snaps, location_of)
-    timings["matrix_s"] = time.perf_counter() - t
-
-    located = build_problem(inp, location_of, matrix)
-    return snaps, located
+    return snaps, location_of
 
 
 def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
@@ -201,16 +215,19 @@ def _without_stuck_holds(problem: matching.Problem) -> tuple[matching.Problem, s
         result = matching.solve(sub, matching.SolveParams(time_limit_s=0.5, solution_limit=1))
         if result.num_served < len(riders) or matching.check(sub, result):
             stuck.add(d.id)
+    return without_drivers(problem, stuck), stuck
+
+
+def without_drivers(problem: matching.Problem, stuck: set[str]) -> matching.Problem:
+    """The problem without the named driver occurrences and the riders held on them."""
     if not stuck:
-        return problem, stuck
+        return problem
+    m = problem.travel_time_s
     gone = {rid for d in problem.drivers if d.id in stuck for rid in d.confirmed_rider_ids}
-    return (
-        matching.Problem(
-            m,
-            tuple(d for d in problem.drivers if d.id not in stuck),
-            tuple(r for r in problem.riders if r.id not in gone),
-        ),
-        stuck,
+    return matching.Problem(
+        m,
+        tuple(d for d in problem.drivers if d.id not in stuck),
+        tuple(r for r in problem.riders if r.id not in gone),
     )
 
 
@@ -245,6 +262,24 @@ def _matrix(
     location_of: dict[tuple[float, float], int],
 ) -> np.ndarray:
     """The integer travel-time matrix, searched no farther than the longest allowed trip."""
+    limit = matrix_limit(network, inp, snaps, location_of)
+    if limit is None or not snaps:
+        # Nothing to drive: the solver only needs the shape (every rider goes unserved).
+        return np.zeros((len(snaps), len(snaps)), dtype=np.int64)
+    full = network.travel_time_matrix(snaps, snaps, limit_s=limit)
+    out = to_int_seconds(full).astype(np.int64)
+    np.fill_diagonal(out, 0)
+    return out
+
+
+def matrix_limit(
+    network: RoadNetwork,
+    inp: PlanInput,
+    snaps: list[Snap],
+    location_of: dict[tuple[float, float], int],
+) -> float | None:
+    """How far the matrix is searched: the longest trip any placed driver may make (plus a
+    second), or ``None`` when no driver could be placed (the matrix is then all zeros)."""
     starts: list[int] = []
     ends: list[int] = []
     placed = []
@@ -256,18 +291,14 @@ def _matrix(
             ends.append(b)
             placed.append(o)
     if not placed or not snaps:
-        # Nothing to drive: the solver only needs the shape (every rider goes unserved).
-        return np.zeros((len(snaps), len(snaps)), dtype=np.int64)
+        return None
     direct = network.travel_time_matrix([snaps[i] for i in starts], [snaps[i] for i in ends])
     longest = 0.0
     for k, o in enumerate(placed):
         d = float(direct[k, k])
         if np.isfinite(d):
             longest = max(longest, d + driver_budget_s(o, round(d)))
-    full = network.travel_time_matrix(snaps, snaps, limit_s=longest + 1.0)
-    out = to_int_seconds(full).astype(np.int64)
-    np.fill_diagonal(out, 0)
-    return out
+    return longest + 1.0
 
 
 def _geometries(

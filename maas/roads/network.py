@@ -411,6 +411,38 @@ class RoadNetwork:
             result[result > limit] = np.inf
         return result
 
+    def travel_times_to(
+        self,
+        origins: Sequence[Snap],
+        destinations: Sequence[Snap],
+        *,
+        limit_s: float | None = None,
+    ) -> np.ndarray:
+        """:meth:`travel_time_matrix` searched backwards from each destination: one Dijkstra
+        run per destination on the reversed graph, for many origins and few destinations (a
+        matrix extended by a new place's column)."""
+        m_o, m_d = len(origins), len(destinations)
+        result = np.full((m_o, m_d), np.inf)
+        if m_o == 0 or m_d == 0:
+            return result
+        graph, n = self._augmented(origins, destinations)
+        reverse = graph.transpose().tocsr()
+        limit = np.inf if limit_s is None else float(limit_s)
+        sources = np.arange(n + m_o, n + m_o + m_d)
+        dist = dijkstra(reverse, directed=True, indices=sources, limit=limit)
+        result[:, :] = dist[:, n : n + m_o].T
+        by_piece: dict[int, list[int]] = {}
+        for j, d in enumerate(destinations):
+            by_piece.setdefault(d.piece, []).append(j)
+        for i, o in enumerate(origins):
+            for j in by_piece.get(o.piece, ()):
+                direct = self._direct(o, destinations[j])
+                if direct < result[i, j]:
+                    result[i, j] = direct
+        if limit_s is not None:
+            result[result > limit] = np.inf
+        return result
+
     # ---- routes --------------------------------------------------------------------------
 
     def route(self, origin: Snap, destination: Snap) -> Route | None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import numpy as np
 import pytest
 from support.matching_world import (
+    AFFSTAETT,
     GAERTRINGEN,
+    GUELTSTEIN,
     HERRENBERG,
+    KUPPINGEN,
     NUFRINGEN,
     World,
     tomorrow_at,
@@ -19,6 +25,7 @@ from support.matching_world import (
 
 import matching
 from maas.planning import instant, worker
+from maas.planning.plan import PlanInput, build_problem
 from maas.roads import RoadNetwork
 from maas.settings import Settings
 
@@ -131,3 +138,116 @@ async def test_the_answer_is_an_event_for_the_rider(
     assert abs(pickup - t) < timedelta(hours=1)
     assert pickup.tzinfo is not None
     assert datetime.now(UTC) < pickup
+
+
+async def _read(
+    conn: asyncpg.Connection,
+    network: RoadNetwork,
+    settings: Settings,
+    request_id: uuid.UUID,
+    now: datetime,
+) -> PlanInput:
+    found = await instant.read_day(
+        conn,
+        request_id,
+        network_path=network.path,
+        snap_max_distance_m=settings.snap_max_distance_m,
+        now=now,
+    )
+    assert found is not None
+    return found[0]
+
+
+def _same(ans: instant.Answer) -> instant.Answer:
+    return dataclasses.replace(ans, compute_s=0.0, cache_hit=False)
+
+
+async def test_a_cached_answer_equals_a_from_scratch_answer(
+    world: World,
+    conn: asyncpg.Connection,
+    network: RoadNetwork,
+    matching_settings: Settings,
+) -> None:
+    t = tomorrow_at(7, 30)
+    now = datetime.now(UTC).replace(microsecond=0)
+    key = f"test/{uuid.uuid4()}"
+    await world.offer(await world.person("D1"), GAERTRINGEN, HERRENBERG, t, max_detour_pct=100)
+    await world.offer(await world.person("D2"), KUPPINGEN, GUELTSTEIN, t, seats=2)
+    await world.offer(await world.person("D3"), NUFRINGEN, HERRENBERG, t, window_min=30)
+    first = await world.request(await world.person("A"), NUFRINGEN, HERRENBERG, t)
+    await world.request(await world.person("B"), NUFRINGEN, HERRENBERG, t)
+    inp = await _read(conn, network, matching_settings, first, now)
+    built = await asyncio.to_thread(
+        functools.partial(instant.answer_on, cache_as=key), network, inp, first
+    )
+    assert not built.cache_hit
+    assert _same(built) == _same(await asyncio.to_thread(instant.answer_on, network, inp, first))
+
+    # Two requests posted after the first answer, one from places the day had not seen.
+    await world.request(await world.person("C"), AFFSTAETT, GUELTSTEIN, t)
+    new = await world.request(await world.person("E"), NUFRINGEN, HERRENBERG, t)
+    inp = await _read(conn, network, matching_settings, new, now)
+    cached = await asyncio.to_thread(
+        functools.partial(instant.answer_on, cache_as=key), network, inp, new
+    )
+    assert cached.cache_hit
+    scratch = await asyncio.to_thread(instant.answer_on, network, inp, new)
+    assert not scratch.cache_hit
+    assert cached.likely
+    assert _same(cached) == _same(scratch)
+
+    # The extended matrix is the from-scratch matrix over the same points, and the kept plan
+    # (every rider inserted, the new one last) passes the matcher's check.
+    day = instant._days[key]
+    assert np.array_equal(day.matrix, worker._matrix(network, inp, day.snaps, day.location_of))
+    problem = worker.without_drivers(
+        build_problem(inp, day.location_of, day.matrix).problem, day.stuck
+    )
+    assert not matching.check(problem, day.plan)
+    assert str(new) in day.plan.assignments
+
+
+async def test_an_offer_cancellation_invalidates_the_cache(
+    world: World,
+    conn: asyncpg.Connection,
+    network: RoadNetwork,
+    matching_settings: Settings,
+) -> None:
+    t = tomorrow_at(8)
+    now = datetime.now(UTC).replace(microsecond=0)
+    key = f"test/{uuid.uuid4()}"
+    offer = await world.offer(await world.person("D"), GAERTRINGEN, HERRENBERG, t)
+    first = await world.request(await world.person("R1"), NUFRINGEN, HERRENBERG, t)
+    inp = await _read(conn, network, matching_settings, first, now)
+    ans = await asyncio.to_thread(
+        functools.partial(instant.answer_on, cache_as=key), network, inp, first
+    )
+    assert ans.likely
+    assert ans.offer_id == str(offer)
+
+    await conn.execute("UPDATE ride_offer SET status = 'cancelled' WHERE id = $1", offer)
+    second = await world.request(await world.person("R2"), NUFRINGEN, HERRENBERG, t)
+    inp = await _read(conn, network, matching_settings, second, now)
+    ans = await asyncio.to_thread(
+        functools.partial(instant.answer_on, cache_as=key), network, inp, second
+    )
+    assert not ans.cache_hit
+    assert not ans.likely
+
+
+def test_the_answer_horizon_starts_at_the_next_minute() -> None:
+    at = datetime(2026, 1, 5, 7, 30, 12, 5, tzinfo=UTC)
+    assert instant._next_minute(at) == datetime(2026, 1, 5, 7, 31, tzinfo=UTC)
+    on = datetime(2026, 1, 5, 7, 30, tzinfo=UTC)
+    assert instant._next_minute(on) == on
+
+
+def test_backward_search_gives_the_forward_times(network: RoadNetwork) -> None:
+    points = (GAERTRINGEN, NUFRINGEN, HERRENBERG, KUPPINGEN, AFFSTAETT, GUELTSTEIN)
+    snaps = [network.snap(p.lon, p.lat, "point", 1000.0) for p in points]
+    for limit in (None, 600.0):
+        forward = network.travel_time_matrix(snaps, snaps[:2], limit_s=limit)
+        backward = network.travel_times_to(snaps, snaps[:2], limit_s=limit)
+        assert np.array_equal(np.isinf(forward), np.isinf(backward))
+        finite = np.isfinite(forward)
+        assert np.allclose(forward[finite], backward[finite], rtol=1e-9, atol=1e-6)
