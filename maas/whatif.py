@@ -46,8 +46,9 @@ from maas.domain import kpi
 from maas.domain import params as community_params
 from maas.domain.recurrence import WeeklyRule, expand
 from maas.errors import InputError, NotFoundError, UnavailableError
-from maas.planning.params import WALK_DETOUR_FACTOR, MatchingParams, params_from_settings, walk_s
+from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, Place, PlanInput, PlanOutput, RequestIn
+from maas.planning.service import candidate_places
 from maas.settings import Settings
 from maas.store import kpis as kpi_store
 from maas.store import params as params_store
@@ -306,14 +307,7 @@ async def read_past_day(
     offers = await planning.offers_in(conn, community_id, start, end)
     facts = await kpi_store.request_facts(conn, community_id, start, end)
     ids = [r.id for r in requests]
-    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
-    for side in ("origin", "destination"):
-        for p in await planning.meeting_points_near(
-            conn, ids, side=side, max_walk_m=params.max_walk_m, walk_factor=WALK_DETOUR_FACTOR
-        ):
-            near.setdefault((p.request_id, side), []).append(
-                Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
-            )
+    near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m)
 
     def secs(at: datetime) -> int:
         return int((at - start).total_seconds())

@@ -319,6 +319,21 @@ class MatchingRunner:
 # ---- inputs ------------------------------------------------------------------------------
 
 
+async def candidate_places(
+    conn: asyncpg.Connection, request_ids: list[uuid.UUID], *, max_walk_m: int
+) -> dict[tuple[uuid.UUID, str], list[Place]]:
+    """The meeting points each request may use besides its own points, by (request, end)."""
+    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
+    for side in ("origin", "destination"):
+        for p in await planning.meeting_points_near(
+            conn, request_ids, side=side, max_walk_m=max_walk_m, walk_factor=WALK_DETOUR_FACTOR
+        ):
+            near.setdefault((p.request_id, side), []).append(
+                Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
+            )
+    return near
+
+
 async def read_input(
     conn: asyncpg.Connection,
     run: MatchingRun,
@@ -353,14 +368,7 @@ async def read_input(
     for offer_id, day, request_id in await planning.exclusions(conn, cid):
         excluded.setdefault(request_id, set()).add(occurrence_key(offer_id, day))
     ids = [r.id for r in requests]
-    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
-    for side in ("origin", "destination"):
-        for p in await planning.meeting_points_near(
-            conn, ids, side=side, max_walk_m=params.max_walk_m, walk_factor=WALK_DETOUR_FACTOR
-        ):
-            near.setdefault((p.request_id, side), []).append(
-                Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
-            )
+    near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m)
 
     def secs(at: datetime) -> int:
         return int((at - lower).total_seconds())
