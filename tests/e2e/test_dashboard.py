@@ -224,9 +224,13 @@ async def test_the_dashboard_end_to_end(page: Page, desk: Desk, settings: Settin
         "© OpenStreetMap contributors, ODbL"
     )
     # The layers are loaded; wait until Leaflet has drawn the roads before the screenshot.
+    # (Roads are drawn as non-interactive paths, villages and rides as interactive ones; a
+    # path not drawn yet has the empty outline "M0 0".)
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('#map .leaflet-overlay-pane path')]"
-        ".filter((p) => p.getAttribute('d') !== 'M0 0').length > 50"
+        "() => { const drawn = [...document.querySelectorAll('#map .leaflet-overlay-pane path')]"
+        ".filter((p) => p.getAttribute('d') !== 'M0 0');"
+        " return drawn.some((p) => p.classList.contains('leaflet-interactive'))"
+        " && drawn.some((p) => !p.classList.contains('leaflet-interactive')); }"
     )
     await page.wait_for_timeout(300)
     await shot(page, "02-map")
