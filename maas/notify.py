@@ -33,6 +33,7 @@ from aiohttp import web
 from maas import appkeys, db
 from maas.settings import Settings
 from maas.store import events
+from maas.tasks import cancel_and_wait
 
 log = logging.getLogger("maas.notify")
 
@@ -167,9 +168,7 @@ class EventHub:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self.wake_all()
 
 
@@ -257,9 +256,7 @@ class WebhookSender:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:

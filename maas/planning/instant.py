@@ -39,6 +39,7 @@ from maas.planning.plan import OccurrenceIn, PlanInput, RequestIn, build_problem
 from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
 from maas.store.planning import MatchingRun
+from maas.tasks import cancel_and_wait
 
 log = logging.getLogger("maas.instant")
 
@@ -474,8 +475,6 @@ class InstantAnswers:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         for task in list(self._inflight):
             task.cancel()

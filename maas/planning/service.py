@@ -59,6 +59,7 @@ from maas.settings import Settings
 from maas.store import bookings, planning
 from maas.store import volunteers as volunteer_store
 from maas.store.planning import MatchingRun, ProposedStop
+from maas.tasks import cancel_and_wait
 
 log = logging.getLogger("maas.planning")
 
@@ -303,9 +304,7 @@ class MatchingRunner:
     async def close(self) -> None:
         """Stop the scheduler; let running runs finish within the shutdown timeout."""
         if self._scheduler is not None:
-            self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+            await cancel_and_wait(self._scheduler)
         if self.tasks:
             _, pending = await asyncio.wait(
                 set(self.tasks), timeout=self.settings.shutdown_timeout_s
