@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from shapely.geometry.base import BaseGeometry
 from maas.domain.models import Point
 
 T = TypeVar("T")
+
+
+def from_json(value: Any) -> Any:
+    """A jsonb value as Python data (asyncpg hands jsonb over as text)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def to_geom(point: Point) -> BaseGeometry:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from maas.domain.kpi import RequestFact, TripFact, direct_km
+from maas.store.common import from_json
 
 # A request is served when its rider holds a place in a live or completed match.
 SQL_REQUEST_FACTS = """
@@ -131,10 +132,6 @@ WHERE c.region = $1
 """
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 async def request_facts(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[RequestFact]:
@@ -185,7 +182,7 @@ def _features(rows: list[asyncpg.Record], props: tuple[str, ...]) -> dict[str, A
             value = r[name]
             properties[name] = value.isoformat() if isinstance(value, datetime) else value
         features.append(
-            {"type": "Feature", "geometry": _json(r["geometry"]), "properties": properties}
+            {"type": "Feature", "geometry": from_json(r["geometry"]), "properties": properties}
         )
     return {"type": "FeatureCollection", "features": features}
 

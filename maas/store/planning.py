@@ -23,7 +23,7 @@ import shapely
 from shapely.geometry import LineString
 
 from maas.domain.models import Point
-from maas.store.common import from_geom, to_geom
+from maas.store.common import from_geom, from_json, to_geom
 
 RUN_LOCK_NS = 0x6D6D5201
 WRITE_LOCK_NS = 0x6D6D5702
@@ -255,10 +255,6 @@ class MatchingRun:
     error: str | None
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _run(row: asyncpg.Record) -> MatchingRun:
     return MatchingRun(
         id=row["id"],
@@ -271,7 +267,7 @@ def _run(row: asyncpg.Record) -> MatchingRun:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         params_version=row["params_version"],
-        params=_json(row["params"]),
+        params=from_json(row["params"]),
         requests_count=row["requests_count"],
         occurrences_count=row["occurrences_count"],
         served_count=row["served_count"],
@@ -279,7 +275,7 @@ def _run(row: asyncpg.Record) -> MatchingRun:
         matches_count=row["matches_count"],
         objective=row["objective"],
         solver_status=row["solver_status"],
-        timings=_json(row["timings"]),
+        timings=from_json(row["timings"]),
         error=row["error"],
     )
 
@@ -304,7 +300,9 @@ async def community_params(
     row = await conn.fetchrow(SQL_COMMUNITY, community_id)
     if row is None:
         return None
-    return CommunityParams(row["id"], row["region"], _json(row["settings"]), row["params_version"])
+    return CommunityParams(
+        row["id"], row["region"], from_json(row["settings"]), row["params_version"]
+    )
 
 
 async def region_communities(conn: asyncpg.Connection, region: str) -> list[uuid.UUID]:

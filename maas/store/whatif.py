@@ -13,7 +13,7 @@ import asyncpg
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry.base import BaseGeometry
 
-from maas.store.common import from_geom
+from maas.store.common import from_geom, from_json
 from maas.store.planning import RequestRow
 
 SQL_INSERT_RUN = """
@@ -86,10 +86,6 @@ class VillageRow:
     geometry: BaseGeometry
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _run(row: asyncpg.Record) -> WhatIfRun:
     return WhatIfRun(
         id=row["id"],
@@ -99,13 +95,13 @@ def _run(row: asyncpg.Record) -> WhatIfRun:
         source=row["source"],
         num_requests=row["num_requests"],
         seed=row["seed"],
-        params=_json(row["params"]),
+        params=from_json(row["params"]),
         base_params_version=row["base_params_version"],
         status=row["status"],
         stage=row["stage"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        result=None if row["result"] is None else _json(row["result"]),
+        result=None if row["result"] is None else from_json(row["result"]),
         error=row["error"],
     )
 
