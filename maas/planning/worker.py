@@ -33,13 +33,6 @@ from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 
 log = logging.getLogger("maas.planning.worker")
 
-MAX_RIDERS_WITH_ALTERNATIVES = 60
-"""Above this many riders the OR-Tools search sees only each rider's own places, and meeting
-points come in through cheapest insertion afterwards. Workaround: with several candidate places
-per rider, :func:`matching.solve` on a few hundred riders found no plan serving anyone within
-its time limit (and overran the limit several-fold) on the demo region, while the same riders
-with one place each are solved well."""
-
 # Per worker process: the networks opened so far, by cache directory (normally one; a new one
 # after the region is re-imported). This is process state, not shared between processes.
 _networks: dict[Path, RoadNetwork] = {}
@@ -139,14 +132,11 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         drop_penalty=inp.params.drop_penalty,
         arc_cost_weight=inp.params.arc_cost_weight,
     )
-    search = problem
-    if len(problem.riders) > MAX_RIDERS_WITH_ALTERNATIVES:
-        search = _own_places_only(problem)
-    result = matching.solve(search, params, seed=inp.params.seed)
+    result = matching.solve(problem, params, seed=inp.params.seed)
     timings["solve_s"] = time.perf_counter() - t
-    # Cheapest insertion then tries every rider still unserved, on the full problem (meeting
-    # points included), held riders first: the search may stop before it has placed everyone
-    # it could. It only adds riders, so the plan never gets worse.
+    # Cheapest insertion then tries every rider still unserved, held riders first: the search
+    # may stop before it has placed everyone it could. It only adds riders, so the plan never
+    # gets worse.
     t = time.perf_counter()
     result = _insert_greedily(problem, result)
     timings["repair_s"] = time.perf_counter() - t
@@ -229,16 +219,6 @@ def without_drivers(problem: matching.Problem, stuck: set[str]) -> matching.Prob
         tuple(d for d in problem.drivers if d.id not in stuck),
         tuple(r for r in problem.riders if r.id not in gone),
     )
-
-
-def _own_places_only(problem: matching.Problem) -> matching.Problem:
-    """The same problem with one pickup and one drop-off candidate per rider (the first: the
-    rider's own place, or their held stop). Every plan of it is a plan of the full problem."""
-    riders = tuple(
-        dataclasses.replace(r, pickups=r.pickups[:1], dropoffs=r.dropoffs[:1])
-        for r in problem.riders
-    )
-    return matching.Problem(problem.travel_time_s, problem.drivers, riders)
 
 
 def _insert_greedily(problem: matching.Problem, result: matching.Result) -> matching.Result:
