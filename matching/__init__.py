@@ -9,11 +9,12 @@ routing.  The public API is flat::
     result = solve(problem, SolveParams(time_limit_s=2), seed=0)
     assert not check(problem, result)
 
-See :func:`solve`, :func:`check`, :func:`insert_cheapest` and
+See :func:`solve`, :func:`check`, :func:`insert_cheapest`,
+:mod:`matching.fairness` (spreading riders across drivers) and
 :mod:`matching.lilim` (benchmark adapter).
 """
 
-from matching import lilim
+from matching import fairness, lilim
 from matching.check import (
     InvalidResultError,
     Violation,
@@ -71,6 +72,7 @@ __all__ = [
     "check",
     "check_route",
     "default_max_ride_s",
+    "fairness",
     "insert_cheapest",
     "lilim",
     "prune",

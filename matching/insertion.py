@@ -10,10 +10,14 @@ combination.  Cheap necessary tests run vectorised with numpy first:
    under the trip duration limit (``max duration - dwell - driving``);
 3. the seats must be free on every leg the rider rides along.
 
-The survivors are sorted by added driving time and the first one whose exact
+The survivors are sorted by their cost - ``arc_cost_weight`` x added driving
+time plus the fairness cost of one more rider for that driver
+(:func:`matching.fairness.marginal_cost`: ``fairness_weight x (rides_before +
+riders the driver already carries)``) - and the first one whose exact
 schedule (windows, waiting, ride-time limits of *all* riders, trip duration)
 is feasible is returned - it is therefore the cheapest feasible insertion.
-It is re-verified with :func:`matching.check.check_route`.
+It is re-verified with :func:`matching.check.check_route`.  Cost never makes
+an insertion infeasible: a rider who fits somewhere is always placed.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import numpy.typing as npt
 
 from matching._schedule import INF, SeqStop, route_bounds, route_times
 from matching.check import check_route
+from matching.fairness import effective_fairness_weight, marginal_cost
 from matching.model import Problem, Rider
+from matching.params import SolveParams
 from matching.prune import STAGE_OK, DriverArrays, driver_stages
 from matching.result import Assignment, Result, Route, Stop, StopKind, UnservedReason
 from matching.solver import make_route
@@ -54,6 +60,10 @@ class Insertion:
         Increase of the driver's driving time caused by the insertion.
     route
         The driver's complete new route (other stops may be re-timed).
+    fairness_cost
+        Fairness part of the insertion's cost (0 when the weight is off):
+        effective ``fairness_weight`` x the rides the driver already has
+        (:attr:`~matching.Driver.rides_before` + riders in ``current``).
     """
 
     rider_id: str
@@ -66,6 +76,7 @@ class Insertion:
     dropoff_s: int
     added_driving_s: int
     route: Route
+    fairness_cost: int = 0
 
 
 def _sequence(problem: Problem, route: Route) -> list[SeqStop]:
@@ -141,6 +152,7 @@ def insert_cheapest(
     rider: Rider,
     *,
     max_attempts: int | None = None,
+    params: SolveParams | None = None,
 ) -> Insertion | None:
     """Return the cheapest feasible insertion of ``rider`` into ``current``.
 
@@ -157,12 +169,17 @@ def insert_cheapest(
         Optional cap on exact schedule evaluations (``None`` = no cap; the
         answer is then exact).  With a cap the function may return ``None``
         although an insertion exists.
+    params
+        Objective weights (``arc_cost_weight``, ``fairness_weight``,
+        ``drop_penalty`` for the fairness cap); default :class:`SolveParams`
+        ``()`` ranks by added driving time alone.
 
     Returns
     -------
     Insertion or None
-        The insertion with the smallest added driving time (ties: driver
-        order, then earliest positions), or ``None`` if the rider fits nowhere.
+        The insertion with the smallest cost (``arc_cost_weight`` x added
+        driving + fairness; ties: added driving, driver order, then earliest
+        positions), or ``None`` if the rider fits nowhere.
 
     Raises
     ------
@@ -174,6 +191,8 @@ def insert_cheapest(
     nd = len(problem.drivers)
     if nd == 0:
         return None
+    params = params if params is not None else SolveParams()
+    weight = effective_fairness_weight(problem, params)
     arrays = _driver_arrays(problem)
     stages = _stages(problem, rider)
     m = problem.travel_time_s
@@ -188,7 +207,8 @@ def insert_cheapest(
     bd = rider.latest_dropoff_s - np.asarray([c.walk_s for c in rider.dropoffs], dtype=np.int64)
     board, alight = rider.board_s, rider.alight_s
 
-    chunks: list[tuple[npt.NDArray[np.int64], ...]] = []  # delta, v, i, j, p, q
+    chunks: list[tuple[npt.NDArray[np.int64], ...]] = []  # cost, delta, v, i, j, p, q
+    fair: dict[int, int] = {}
     seqs: dict[int, list[SeqStop]] = {}
     for v in np.flatnonzero(stages >= STAGE_OK):
         vi = int(v)
@@ -239,14 +259,18 @@ def insert_cheapest(
         ok = fits[:, :, None, None] & tw & (delta <= room)
         ii, jj, pp, qq = np.nonzero(ok)
         if ii.size:
-            chunks.append((delta[ii, jj, pp, qq], np.full(ii.size, vi), ii, jj, pp, qq))
+            riders_now = sum(1 for s in route.stops if s.kind is StopKind.PICKUP)
+            fair[vi] = marginal_cost(weight, d.rides_before, riders_now)
+            found = delta[ii, jj, pp, qq]
+            cost = params.arc_cost_weight * found + fair[vi]
+            chunks.append((cost, found, np.full(ii.size, vi), ii, jj, pp, qq))
     if not chunks:
         return None
-    cols = [np.concatenate([c[x] for c in chunks]).astype(np.int64) for x in range(6)]
-    order = np.lexsort((cols[5], cols[4], cols[3], cols[2], cols[1], cols[0]))
+    cols = [np.concatenate([c[x] for c in chunks]).astype(np.int64) for x in range(7)]
+    order = np.lexsort(tuple(reversed(cols)))
     options = np.stack(cols, axis=1)[order].tolist()
     extra = {} if problem.has_rider(rider.id) else {rider.id: rider}
-    for attempt, (delta_s, vi, i, j, p, q) in enumerate(options):
+    for attempt, (_cost, delta_s, vi, i, j, p, q) in enumerate(options):
         if max_attempts is not None and attempt >= max_attempts:
             break
         seq = seqs[vi]
@@ -271,6 +295,7 @@ def insert_cheapest(
             dropoff_s=route.stops[di].arrival_s,
             added_driving_s=delta_s,
             route=route,
+            fairness_cost=fair[vi],
         )
     return None
 

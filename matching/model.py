@@ -128,6 +128,12 @@ class Driver:
     confirmed_rider_ids
         Riders already confirmed with this driver; they are kept on this
         driver and must be served.
+    rides_before
+        Rides this driver already gave in the current period (e.g. this
+        week) before this plan; each one makes every further rider more
+        expensive when :attr:`~matching.SolveParams.fairness_weight` is set
+        (see :mod:`matching.fairness`).  Confirmed riders of this plan are
+        counted by the plan, not here.
     """
 
     id: str
@@ -142,9 +148,11 @@ class Driver:
     max_detour_pct: float | None = DEFAULT_MAX_DETOUR_PCT
     features: frozenset[str] = frozenset()
     confirmed_rider_ids: tuple[str, ...] = ()
+    rides_before: int = 0
 
     def __post_init__(self) -> None:
         _require(self.start >= 0, "start", "must be >= 0")
+        _require(self.rides_before >= 0, "rides_before", "must be >= 0")
         _require(self.end >= 0, "end", "must be >= 0")
         _require(
             self.latest_departure_s >= self.earliest_departure_s,

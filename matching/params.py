@@ -73,6 +73,15 @@ class SolveParams:
     vehicle_fixed_cost
         Fixed cost per used driver (0 for ridesharing; used to minimise the
         fleet in benchmarks).
+    fairness_weight
+        Weight of spreading riders across drivers (objective units per ride
+        the driver already has; with ``arc_cost_weight=1`` seconds of
+        driving).  Giving a driver who already has ``n`` rides (its
+        :attr:`~matching.Driver.rides_before` plus riders of this plan) one
+        more rider costs ``fairness_weight * n``, so the term is convex per
+        driver (see :mod:`matching.fairness`).  It is capped per problem so
+        that it never outweighs serving a rider: it trades against driving
+        time only.  Default 0 (off: minimise driving only).
     first_solution_strategy
         OR-Tools ``FirstSolutionStrategy`` name.
     local_search_metaheuristic
@@ -103,6 +112,7 @@ class SolveParams:
     confirmed_drop_penalty: int = 1_000_000_000_000
     arc_cost_weight: int = 1
     vehicle_fixed_cost: int = 0
+    fairness_weight: int = 0
     first_solution_strategy: str = "PARALLEL_CHEAPEST_INSERTION"
     local_search_metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     guided_local_search_lambda: float | None = None
@@ -124,6 +134,8 @@ class SolveParams:
             raise ValueError("arc_cost_weight: must be >= 0")
         if self.vehicle_fixed_cost < 0:
             raise ValueError("vehicle_fixed_cost: must be >= 0")
+        if self.fairness_weight < 0:
+            raise ValueError("fairness_weight: must be >= 0")
         if self.first_solution_strategy not in FIRST_SOLUTION_STRATEGIES:
             raise ValueError(
                 f"first_solution_strategy: unknown strategy {self.first_solution_strategy!r}"

@@ -171,8 +171,10 @@ class Result:
     objective
         Penalties of unserved riders (also those pruned before the solver) +
         ``arc_cost_weight`` x driving of every driver whose start differs from
-        its end (empty routes included) + fixed costs.  Comparable between
-        runs on the same problem and parameters.
+        its end (empty routes included) + fixed costs + the fairness cost
+        (:func:`matching.fairness.fairness_cost` of each driver's riders with
+        the effective ``fairness_weight``; 0 when the weight is off).
+        Comparable between runs on the same problem and parameters.
     total_added_driving_s
         Sum of :attr:`Route.added_driving_s` over all drivers.
     wall_time_s

@@ -21,10 +21,17 @@ Model
 * Needs/features, self-match and pruning are expressed with
   ``SetAllowedVehiclesForIndex``; confirmed riders are only allowed on their
   driver and carry ``confirmed_drop_penalty``.
+* Dimension ``rides`` (only with a fairness weight): +1 at every pickup
+  node, the start cumul fixed to the driver's ``rides_before``, so the cumul
+  at a pickup is the rides the driver has before that rider; a soft upper
+  bound 0 with coefficient ``w`` on every pickup node charges ``w * (rides
+  before + riders picked up earlier)`` per rider, i.e. exactly the convex
+  fairness cost of :mod:`matching.fairness` (the OR-Tools 9.15 Python
+  bindings lack piecewise-linear cumul costs; soft bounds work).
 * Cost: ``arc_cost_weight * travel`` for every driver - empty routes count
   their direct drive too, so the driving part of the objective equals total
-  added driving plus a constant - plus ``vehicle_fixed_cost`` per driver and
-  penalties for unserved riders.
+  added driving plus a constant - plus ``vehicle_fixed_cost`` per driver,
+  the fairness cost and penalties for unserved riders.
 
 Determinism: the OR-Tools routing search is single-threaded and deterministic
 for identical inputs and parameters when it is stopped by ``solution_limit``;
@@ -67,6 +74,7 @@ from ortools.util import optional_boolean_pb2
 
 from matching._schedule import SeqStop, route_times
 from matching.check import check
+from matching.fairness import effective_fairness_weight, fairness_cost
 from matching.model import Candidate, Problem, Rider
 from matching.params import SolveParams
 from matching.prune import DriverArrays, Pruning, driver_stages, prune, stage_reason
@@ -436,6 +444,23 @@ class Solver:
 
                 self._keep_alive.append(_limit)
                 tdim.SetPickupToDeliveryLimitFunctionForPair(_limit, pair_index)
+        weight = effective_fairness_weight(problem, params)
+        if weight:
+            # Fairness (module docstring): cumul at a pickup = rides the driver
+            # already has; a soft upper bound 0 charges weight x that cumul.
+            is_pickup = [0] * n
+            for _ri, picks, _drops in rider_nodes:
+                for node in picks:
+                    is_pickup[node] = 1
+            rides_cb = routing.RegisterUnaryTransitVector(is_pickup)
+            most = max(d.rides_before for d in problem.drivers) + len(rider_nodes) + 1
+            routing.AddDimension(rides_cb, 0, most, False, "rides")
+            rdim = routing.GetDimensionOrDie("rides")
+            for v, d in enumerate(problem.drivers):
+                rdim.CumulVar(routing.Start(v)).SetValue(d.rides_before)
+            for _ri, picks, _drops in rider_nodes:
+                for node in picks:
+                    rdim.SetCumulVarSoftUpperBound(idx_of[node], 0, weight)
         # No cumul finalizers: reported times are recomputed exactly from the
         # stop order (see ``build_result``), so the search needs none.
         routing.CloseModelWithParameters(_search_parameters(params))
@@ -578,6 +603,7 @@ class Solver:
         from matching.insertion import apply_insertion, insert_cheapest
 
         problem = self.problem
+        params = self.params
         nv = len(problem.drivers)
         plan = build_result(
             problem,
@@ -600,7 +626,7 @@ class Solver:
             view = dataclasses.replace(
                 plan, routes=tuple(rt for rt in plan.routes if rt.driver_id in allowed)
             )
-            ins = insert_cheapest(problem, view, r)
+            ins = insert_cheapest(problem, view, r, params=params)
             if ins is not None:
                 plan = apply_insertion(plan, ins)
         return plan
@@ -662,7 +688,7 @@ def solve(
     rider_nodes = sum(
         len(problem.riders[i].pickups) + len(problem.riders[i].dropoffs) for i in active
     )
-    greedy = _greedy(problem, pr, active)
+    greedy = _greedy(problem, pr, active, params)
     small = nv * (2 * nv + rider_nodes) <= _AUTO_INSERTION_PAIRS and rider_nodes <= _SMALL_NODES
     best_plan = greedy
     best_status = SolveStatus.FEASIBLE
@@ -708,9 +734,13 @@ _SMALL_NODES = 400
 def _plan_cost(problem: Problem, params: SolveParams, plan: Result, active: Sequence[int]) -> int:
     """The OR-Tools objective of ``plan`` over the riders in ``active``."""
     cost = 0
+    weight = effective_fairness_weight(problem, params)
     for route, d in zip(plan.routes, problem.drivers, strict=True):
         if route.stops or problem.direct_s(d) > 0:
             cost += params.arc_cost_weight * route.driving_s + params.vehicle_fixed_cost
+        if weight and route.stops:
+            riders = sum(1 for s in route.stops if s.kind is StopKind.PICKUP)
+            cost += fairness_cost(weight, d.rides_before, riders)
     for i in active:
         r = problem.riders[i]
         if r.id not in plan.assignments:
@@ -750,9 +780,15 @@ def _empty_plan(problem: Problem) -> Result:
 
 
 def _insert_all(
-    problem: Problem, pr: Pruning, plan: Result, order: Sequence[int], deadline: float | None
+    problem: Problem,
+    pr: Pruning,
+    plan: Result,
+    order: Sequence[int],
+    deadline: float | None,
+    params: SolveParams | None = None,
 ) -> Result:
-    """Insert the riders in ``order`` cheapest-first, each only on its allowed drivers."""
+    """Insert the riders in ``order`` cheapest-first (by ``params``' objective weights),
+    each only on its allowed drivers."""
     from matching.insertion import apply_insertion, insert_cheapest
 
     nv = len(problem.drivers)
@@ -768,13 +804,15 @@ def _insert_all(
             )
         else:
             view = plan
-        ins = insert_cheapest(problem, view, r)
+        ins = insert_cheapest(problem, view, r, params=params)
         if ins is not None:
             plan = apply_insertion(plan, ins)
     return plan
 
 
-def _greedy(problem: Problem, pr: Pruning, active: Sequence[int]) -> Result:
+def _greedy(
+    problem: Problem, pr: Pruning, active: Sequence[int], params: SolveParams | None = None
+) -> Result:
     """Greedy plan: confirmed riders first, then by priority, fewest drivers, earliest pickup."""
     order = sorted(
         active,
@@ -786,7 +824,7 @@ def _greedy(problem: Problem, pr: Pruning, active: Sequence[int]) -> Result:
             i,
         ),
     )
-    return _insert_all(problem, pr, _empty_plan(problem), order, None)
+    return _insert_all(problem, pr, _empty_plan(problem), order, None, params)
 
 
 def _ruin_recreate(
@@ -836,7 +874,7 @@ def _ruin_recreate(
                 float(rng.random()),
             ),
         )
-        trial = _insert_all(problem, pr, trial, order, deadline)
+        trial = _insert_all(problem, pr, trial, order, deadline, params)
         cost = _plan_cost(problem, params, trial, active)
         if cost <= cur_cost:
             cur, cur_cost = trial, cost
