@@ -1,5 +1,5 @@
 """The command line: ``serve``, ``db migrate``, ``import-osm``, ``create-admin``, ``import-gtfs``,
-``import-meeting-points``, ``communities sync``, ``match``, ``openapi``.
+``import-timetable``, ``import-meeting-points``, ``communities sync``, ``match``, ``openapi``.
 
 An expected failure prints one plain line (``maas: error: …``) and exits with status 1; only a
 bug shows a traceback.
@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     gtfs = sub.add_parser("import-gtfs", help="import GTFS stops as meeting points")
     gtfs.add_argument("file", type=Path, help="a GTFS feed (.zip with stops.txt)")
     gtfs.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+
+    timetable = sub.add_parser(
+        "import-timetable",
+        help="import (or replace) a GTFS feed's timetable for the fallback's bus connections",
+    )
+    timetable.add_argument("file", type=Path, help="a GTFS feed (.zip)")
+    timetable.add_argument("--region", required=True, help="the region's name, e.g. herrenberg")
+    timetable.add_argument("--name", help="the feed's name (default: the file name)")
 
     mps = sub.add_parser(
         "import-meeting-points",
@@ -108,6 +116,7 @@ async def _import_osm(settings: Settings, path: Path, region: str, *, progress: 
 async def _ensure_region(settings: Settings, path: Path | None) -> None:
     from maas import db
     from maas.community_sync import sync_communities
+    from maas.gtfs.importer import DEMO_FEED, ensure_demo_timetable
     from maas.meeting_point_import import import_osm_meeting_points
     from maas.roads.importer import import_osm, region_exists
 
@@ -116,6 +125,7 @@ async def _ensure_region(settings: Settings, path: Path | None) -> None:
             print(f"region '{settings.region}' is imported")
             # Cheap and repeatable: a region imported before communities existed gets them.
             print(await sync_communities(conn, settings.region))
+            print(await ensure_demo_timetable(conn, settings.region, DEMO_FEED))
             return
     source = path or settings.demo_osm_path
     if not source.exists():
@@ -128,6 +138,7 @@ async def _ensure_region(settings: Settings, path: Path | None) -> None:
     async with db.connection(settings) as conn:
         print(await sync_communities(conn, settings.region))
         print(await import_osm_meeting_points(conn, source, settings.region))
+        print(await ensure_demo_timetable(conn, settings.region, DEMO_FEED))
 
 
 async def _create_admin(settings: Settings, name: str, days: int) -> None:
@@ -160,6 +171,14 @@ async def _import_gtfs(settings: Settings, path: Path, region: str) -> None:
 
     async with db.connection(settings) as conn:
         print(await import_gtfs(conn, path, region))
+
+
+async def _import_timetable(settings: Settings, path: Path, region: str, name: str | None) -> None:
+    from maas import db
+    from maas.gtfs.importer import import_timetable
+
+    async with db.connection(settings) as conn:
+        print(await import_timetable(conn, path, region, name=name))
 
 
 async def _import_meeting_points(settings: Settings, path: Path, region: str) -> None:
@@ -285,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_create_admin(settings, args.name, args.days))
         elif args.command == "import-gtfs":
             asyncio.run(_import_gtfs(settings, args.file, args.region))
+        elif args.command == "import-timetable":
+            asyncio.run(_import_timetable(settings, args.file, args.region, args.name))
         elif args.command == "import-meeting-points":
             asyncio.run(_import_meeting_points(settings, args.file, args.region))
         elif args.command == "match":

@@ -1,12 +1,18 @@
-"""Requests due for the "no driver found" notice at their community's cut-off, claimed once."""
+"""Requests due for the "no driver found" notice at their community's cut-off, claimed once, and
+what each rider was told."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+
+from maas.domain.models import Point
+from maas.store.common import from_geom, from_json
 
 # Open requests departing within the cut-off (and not yet departed) that have no confirmed
 # ride; each is claimed in fallback_notice, so a request is returned at most once ever.
@@ -26,9 +32,12 @@ WITH due AS (
     ON CONFLICT (request_id) DO NOTHING
     RETURNING request_id
 )
-SELECT q.id, q.person_id, q.community_id, q.depart_earliest, q.arrive_latest
+SELECT q.id, q.person_id, q.community_id, q.depart_earliest, q.arrive_latest, q.origin,
+       q.destination, q.max_walk_m
 FROM told JOIN ride_request q ON q.id = told.request_id
 """
+SQL_RECORD_FALLBACK = "UPDATE fallback_notice SET fallback = $2::jsonb WHERE request_id = $1"
+SQL_TOLD = "SELECT told_at, fallback FROM fallback_notice WHERE request_id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,18 @@ class Unmatched:
     community_id: uuid.UUID
     depart_earliest: datetime
     arrive_latest: datetime
+    origin: Point
+    destination: Point
+    max_walk_m: int
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """The notice a rider got: when, and the fallback as sent (None for notices written
+    before the fallback was kept)."""
+
+    told_at: datetime
+    fallback: dict[str, Any] | None
 
 
 async def claim_unmatched(
@@ -53,6 +74,22 @@ async def claim_unmatched(
     rows = await conn.fetch(SQL_CLAIM_UNMATCHED, community_id, now, cutoff_min, limit)
     return [
         Unmatched(r["id"], r["person_id"], r["community_id"], r["depart_earliest"],
-                  r["arrive_latest"])
+                  r["arrive_latest"], from_geom(r["origin"]), from_geom(r["destination"]),
+                  r["max_walk_m"])
         for r in rows
     ]  # fmt: skip
+
+
+async def record_fallback(
+    conn: asyncpg.Connection, request_id: uuid.UUID, fallback: dict[str, Any]
+) -> None:
+    """Keep what the rider was told with the claimed notice (same transaction)."""
+    await conn.execute(SQL_RECORD_FALLBACK, request_id, json.dumps(fallback))
+
+
+async def told(conn: asyncpg.Connection, request_id: uuid.UUID) -> Told | None:
+    """The "no driver found" notice of a request, if it was sent."""
+    row = await conn.fetchrow(SQL_TOLD, request_id)
+    if row is None:
+        return None
+    return Told(row["told_at"], from_json(row["fallback"]))
