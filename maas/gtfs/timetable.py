@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -113,11 +113,4 @@ def day_windows(
         until_s = min(max_time_s, math.floor((latest - start).total_seconds()))
         if from_s <= until_s:
             yield DayWindow(day, start, from_s, until_s)
-        day += timedelta(days=1)
-
-
-def days_between(first: date, last: date) -> Iterable[date]:
-    day = first
-    while day <= last:
-        yield day
         day += timedelta(days=1)
