@@ -15,6 +15,12 @@ A replay
    actually ran (the day's matches and outcomes in the database) — with
    :mod:`maas.domain.kpi` (stage ``comparing``) and stores them in ``whatif_run.result``.
 
+The candidate parameters include ``fairness_weight``: replaying a day with it at 0 and at
+the community's value shows what spreading rides across volunteers costs in driving and
+gains in the load KPIs (``rides_gini``, ``rides_top20_share``). On a past day each driver
+starts with the rides they gave earlier in that ISO week (as the live run would have seen
+them); on a generated day with none.
+
 Nothing is written to ``match``, ``match_rider``, ``match_stop``, ``matching_run`` or
 ``request_outcome``; no matching lock is taken.
 
@@ -45,6 +51,7 @@ from shapely.geometry.base import BaseGeometry
 from maas.domain import kpi
 from maas.domain import params as community_params
 from maas.domain.recurrence import WeeklyRule, expand
+from maas.domain.volunteers import iso_week
 from maas.errors import InputError, NotFoundError, UnavailableError
 from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, Place, PlanInput, PlanOutput, RequestIn
@@ -53,6 +60,7 @@ from maas.settings import Settings
 from maas.store import kpis as kpi_store
 from maas.store import params as params_store
 from maas.store import planning
+from maas.store import volunteers as volunteer_store
 from maas.store import whatif as whatif_store
 from maas.store.whatif import WhatIfRun
 
@@ -238,6 +246,11 @@ def plan_facts(
     return facts, trips
 
 
+def offering(inp: PlanInput) -> list[str]:
+    """The drivers who offered a trip in a plan's input (the active drivers of its KPIs)."""
+    return sorted({str(o.person_id) for o in inp.occurrences})
+
+
 def kpis_json(k: kpi.Kpis) -> dict[str, Any]:
     return {
         **k.summary(),
@@ -306,6 +319,10 @@ async def read_past_day(
     requests = await whatif_store.day_requests(conn, community_id, start, end)
     offers = await planning.offers_in(conn, community_id, start, end)
     facts = await kpi_store.request_facts(conn, community_id, start, end)
+    monday = day - timedelta(days=day.isoweekday() - 1)
+    given = await volunteer_store.rides_given(
+        conn, [o.person_id for o in offers], monday, day - timedelta(days=1)
+    )
     ids = [r.id for r in requests]
     near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m)
 
@@ -328,6 +345,7 @@ async def read_past_day(
                     max_detour_s=min(o.max_detour_min, params.max_detour_min) * 60,
                     max_detour_pct=float(min(o.max_detour_pct, params.max_detour_pct)),
                     features=o.features,
+                    rides_before=given.get((o.person_id, iso_week(occ_day)), 0),
                 )
             )
     riders = []
@@ -527,13 +545,14 @@ class WhatIfRunner:
             )
             actual_requests = await kpi_store.request_facts(conn, req.community_id, start, end)
             actual_trips = await kpi_store.trip_facts(conn, req.community_id, start, end)
+            actual_offering = await kpi_store.offering_drivers(conn, req.community_id, start, end)
         await self._stage(run_id, "solving")
         output: PlanOutput = await self._in_pool(solve_past, inp)
         _require_valid(output)
         await self._stage(run_id, "comparing")
         facts, trips = plan_facts(inp, output, meta)
-        mine = kpi.compute(facts, trips)
-        actual = kpi.compute(actual_requests, actual_trips)
+        mine = kpi.compute(facts, trips, offering(inp))
+        actual = kpi.compute(actual_requests, actual_trips, actual_offering)
         return _result(mine, actual, "actual", output)
 
     async def _generated(
@@ -570,8 +589,14 @@ class WhatIfRunner:
         ref_solved: Solved = await self._in_pool(solve_generated, job(current))
         _require_valid(ref_solved.output)
         await self._stage(run_id, "comparing")
-        mine = kpi.compute(*plan_facts(mine_solved.inp, mine_solved.output, mine_solved.meta))
-        ref = kpi.compute(*plan_facts(ref_solved.inp, ref_solved.output, ref_solved.meta))
+        mine = kpi.compute(
+            *plan_facts(mine_solved.inp, mine_solved.output, mine_solved.meta),
+            offering(mine_solved.inp),
+        )
+        ref = kpi.compute(
+            *plan_facts(ref_solved.inp, ref_solved.output, ref_solved.meta),
+            offering(ref_solved.inp),
+        )
         return _result(mine, ref, "current_params", mine_solved.output)
 
     async def close(self) -> None:

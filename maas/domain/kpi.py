@@ -22,6 +22,14 @@ Definitions
   Route lengths are the drawn routes along the roads.
 * **CO2 saved** = vehicle-km saved × :data:`CO2_KG_PER_VEHICLE_KM`.
 * **Rides per volunteer**: served requests per driver who carried at least one rider.
+* **Load across drivers** (fair load): the *active drivers* are the drivers who offered at
+  least one trip in the period, and any driver who carried someone; each one's *rides* are the
+  served requests they carry (0 for those who took nobody). ``rides_gini`` is the Gini
+  coefficient of these counts (0 = every active driver gives as many rides; towards 1 = one
+  driver gives them all; ``None`` without rides), ``rides_top20_share`` the share of the
+  rides given by the busiest 20 % of the active drivers (the ``ceil(0.2 n)`` busiest of ``n``;
+  with an even load it is ``ceil(0.2 n) / n``, e.g. 0.2 for 10 drivers). Matching's
+  ``fairness_weight`` aims to lower both.
 * **Fairness**: requests and the share served per village of the rider's origin.
 * **Unmet demand**: origins of the requests not served, and their count per
   :data:`GRID_CELL_M` grid cell in EPSG:25832 (ETRS89 / UTM 32N).
@@ -115,6 +123,9 @@ class Kpis:
     villages: tuple[VillageShare, ...] = ()
     unmet: tuple[RequestFact, ...] = field(default=(), repr=False)
     grid: tuple[GridCell, ...] = ()
+    active_drivers: int = 0
+    rides_gini: float | None = None
+    rides_top20_share: float | None = None
 
     def summary(self) -> dict[str, float | int | None]:
         """The scalar figures (for tables, CSV and comparisons)."""
@@ -131,6 +142,9 @@ class Kpis:
             "co2_saved_kg": self.co2_saved_kg,
             "volunteers": self.volunteers,
             "rides_per_volunteer": self.rides_per_volunteer,
+            "active_drivers": self.active_drivers,
+            "rides_gini": self.rides_gini,
+            "rides_top20_share": self.rides_top20_share,
         }
 
 
@@ -165,8 +179,30 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def compute(requests: Sequence[RequestFact], trips: Sequence[TripFact]) -> Kpis:
-    """The key figures of a period (see the module docstring)."""
+def gini(values: Sequence[int]) -> float | None:
+    """Gini coefficient of non-negative counts; ``None`` for none or an all-zero list."""
+    total = sum(values)
+    if not values or total == 0:
+        return None
+    n = len(values)
+    ranked = sum(i * x for i, x in enumerate(sorted(values), start=1))
+    return 2.0 * ranked / (n * total) - (n + 1) / n
+
+
+def top_share(values: Sequence[int], fraction: float = 0.2) -> float | None:
+    """Share of the total held by the largest ``fraction`` of the values (at least one)."""
+    total = sum(values)
+    if not values or total == 0:
+        return None
+    k = max(1, math.ceil(fraction * len(values) - 1e-9))
+    return sum(sorted(values, reverse=True)[:k]) / total
+
+
+def compute(
+    requests: Sequence[RequestFact], trips: Sequence[TripFact], offering: Sequence[str] = ()
+) -> Kpis:
+    """The key figures of a period (see the module docstring); ``offering`` are the drivers
+    who offered a trip in the period (for the load across drivers)."""
     served = [r for r in requests if r.served]
     waits = [
         max(0.0, (r.pickup_at - r.requested_at).total_seconds() / 60.0)
@@ -190,6 +226,11 @@ def compute(requests: Sequence[RequestFact], trips: Sequence[TripFact]) -> Kpis:
         for name, rs in sorted(by_village.items())
     )
     unmet = tuple(r for r in requests if not r.served)
+    rides = dict.fromkeys(sorted(set(offering) | drivers), 0)
+    for r in served:
+        if r.driver_id is not None:
+            rides[r.driver_id] += 1
+    load = list(rides.values())
     return Kpis(
         requests=len(requests),
         served=len(served),
@@ -206,6 +247,9 @@ def compute(requests: Sequence[RequestFact], trips: Sequence[TripFact]) -> Kpis:
         villages=villages,
         unmet=unmet,
         grid=heat_grid(unmet),
+        active_drivers=len(load),
+        rides_gini=_round(gini(load), 4),
+        rides_top20_share=_round(top_share(load), 4),
     )
 
 

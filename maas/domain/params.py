@@ -47,6 +47,9 @@ FIELDS: tuple[Field, ...] = (
     Field("help_board_s", "int", 180, 0, 1800, "s", "Time to get in with help"),
     Field("drop_penalty", "int", 10_000_000, 1, 10**12, "", "Weight: serving every rider"),
     Field("arc_cost_weight", "int", 1, 0, 10**6, "", "Weight: fewer driven seconds"),
+    Field(
+        "fairness_weight", "int", 60, 0, 3600, "s", "Weight: share rides among drivers, per ride"
+    ),
     Field("cutoff_min", "int", 120, 0, 20160, "min", "Fallback when unmatched this long before"),
     Field("fallback_text", "text", "", 0, 500, "", "Fallback message to the rider"),
     Field("fallback_phone", "phone", "", 0, 30, "", "Fallback phone number"),

@@ -221,7 +221,8 @@ async def _kpis(request: web.Request, community_id: uuid.UUID) -> tuple[Any, kpi
     async with pool(request).acquire() as conn:
         facts = await kpi_store.request_facts(conn, community_id, start, end)
         trips = await kpi_store.trip_facts(conn, community_id, start, end)
-    return (first, last), kpi.compute(facts, trips)
+        offering = await kpi_store.offering_drivers(conn, community_id, start, end)
+    return (first, last), kpi.compute(facts, trips, offering)
 
 
 def _wants_csv(request: web.Request) -> bool:

@@ -19,7 +19,17 @@ key                       default    meaning
 ``help_board_s``          180        dwell time for a rider who needs help getting in
 ``drop_penalty``          10^7       objective: cost of leaving a rider unserved (weight)
 ``arc_cost_weight``       1          objective: cost per second of driving
+``fairness_weight``       60         objective: spreading rides across volunteers; giving a
+                                     driver who already has n rides this week (before and
+                                     in this run) one more costs n × this (with
+                                     ``arc_cost_weight`` 1: seconds of driving per ride;
+                                     0 = off; see :mod:`matching.fairness`)
 ========================  =========  ======================================================
+
+The fairness weight never costs a served rider: :mod:`matching.fairness` caps it below
+``drop_penalty``, so it only trades against driving time. Its default, 60, means a driver
+with one ride more this week gets the next rider only if giving them to the other driver
+would add more than a minute of driving.
 
 Walking is estimated as straight-line distance × 1.3 (streets are not straight) at 1.2 m/s
 (4.3 km/h, a slow walking pace that suits elderly riders).
@@ -57,6 +67,7 @@ class MatchingParams:
     help_board_s: int = 180
     drop_penalty: int = 10_000_000
     arc_cost_weight: int = 1
+    fairness_weight: int = 60
     time_limit_s: float = 5.0
     seed: int = 0
 
@@ -76,6 +87,7 @@ _KEYS: dict[str, tuple[type, float, float]] = {
     "help_board_s": (int, 0, 1800),
     "drop_penalty": (int, 1, 10**12),
     "arc_cost_weight": (int, 0, 10**6),
+    "fairness_weight": (int, 0, 3600),
 }
 
 

@@ -14,6 +14,11 @@ that driver: they keep their driver, their seats and, within :data:`HELD_SLACK_S
 planned times, so the stops already shown to them stay true while new riders join the car.
 A rider never meets again a driver occurrence they or its driver declined: every other driver
 gets a feature ``ok:<request id>`` that the rider needs.
+
+Fair load: each occurrence carries ``rides_before``, the rides its driver already gives in the
+occurrence's ISO week outside this run (see :func:`maas.planning.service.read_input`); it
+becomes :attr:`matching.Driver.rides_before`, which the fairness weight
+(``MatchingParams.fairness_weight``) turns into a cost that grows with every further ride.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class OccurrenceIn:
     features: frozenset[str]
     held_request_ids: tuple[uuid.UUID, ...] = ()
     held_match_ids: tuple[uuid.UUID, ...] = ()
+    rides_before: int = 0
 
     @property
     def key(self) -> str:
@@ -192,6 +198,7 @@ def build_problem(
                 max_detour_s=o.max_detour_s,
                 max_detour_pct=o.max_detour_pct,
                 features=o.features,
+                rides_before=o.rides_before,
             )
         )
         placed_occurrences.add(o.key)
@@ -276,6 +283,7 @@ def _with_riders(d: matching.Driver, tokens: set[str], held: tuple[str, ...]) ->
         max_detour_pct=d.max_detour_pct,
         features=d.features | frozenset(tokens),
         confirmed_rider_ids=held,
+        rides_before=d.rides_before,
     )
 
 

@@ -353,7 +353,8 @@ async def read_input(
         await _end_cancelled(conn, cid)
     offers = await planning.offers_in(conn, cid, lower, end)
     requests = await planning.open_requests(conn, cid, lower, end)
-    # Fair load (maas.domain.volunteers): quiet hours and rides per week, as hard limits.
+    # Fair load (maas.domain.volunteers): quiet hours and rides per week, as hard limits;
+    # the same weekly counts feed the fairness weight (OccurrenceIn.rides_before).
     community = await planning.community_params(conn, cid)
     limits = community_params.effective(community.settings if community else {})
     quiet = community_params.quiet_hours(limits)
@@ -389,9 +390,10 @@ async def read_input(
             if key in started or latest < lower:
                 continue
             held_here = held_by.get(key, {})
+            week = (o.person_id, volunteers.iso_week(day))
+            held_matches = tuple(sorted({s.match_id for st in held_here.values() for s in st}))
             if not held_here:
                 window = volunteers.outside_quiet_hours(earliest, latest, o.time_zone, quiet)
-                week = (o.person_id, volunteers.iso_week(day))
                 allowed = volunteers.trips_allowed(given.get(week, 0), week_limit)
                 if window is None or offered.get(week, 0) >= allowed:
                     continue
@@ -418,7 +420,10 @@ async def read_input(
                 max_detour_pct=float(detour_pct),
                 features=o.features,
                 held_request_ids=tuple(sorted(held_here)),
-                held_match_ids=tuple(sorted({s.match_id for st in held_here.values() for s in st})),
+                held_match_ids=held_matches,
+                # The fairness weight's input: this week's rides outside this run (the
+                # occurrence's own held matches are counted in the run, as its riders).
+                rides_before=max(0, given.get(week, 0) - len(held_matches)),
             )
             occurrences.append(occ)
             for request_id, stops in held_here.items():

@@ -131,6 +131,7 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         time_limit_s=inp.params.time_limit_s,
         drop_penalty=inp.params.drop_penalty,
         arc_cost_weight=inp.params.arc_cost_weight,
+        fairness_weight=inp.params.fairness_weight,
     )
     result = matching.solve(problem, params, seed=inp.params.seed)
     timings["solve_s"] = time.perf_counter() - t
@@ -138,7 +139,7 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
     # may stop before it has placed everyone it could. It only adds riders, so the plan never
     # gets worse.
     t = time.perf_counter()
-    result = _insert_greedily(problem, result)
+    result = _insert_greedily(problem, result, params)
     timings["repair_s"] = time.perf_counter() - t
     violations = matching.check(problem, result)
     if violations:
@@ -221,7 +222,9 @@ def without_drivers(problem: matching.Problem, stuck: set[str]) -> matching.Prob
     )
 
 
-def _insert_greedily(problem: matching.Problem, result: matching.Result) -> matching.Result:
+def _insert_greedily(
+    problem: matching.Problem, result: matching.Result, params: matching.SolveParams
+) -> matching.Result:
     order = sorted(
         problem.riders,
         key=lambda r: (problem.locked_driver(r.id) is None, r.earliest_pickup_s, r.id),
@@ -229,7 +232,7 @@ def _insert_greedily(problem: matching.Problem, result: matching.Result) -> matc
     for rider in order:
         if rider.id in result.assignments:
             continue
-        insertion = matching.insert_cheapest(problem, result, rider)
+        insertion = matching.insert_cheapest(problem, result, rider, params=params)
         if insertion is not None:
             result = matching.apply_insertion(result, insertion)
     return result

@@ -57,6 +57,25 @@ WHERE m.community_id = $1 AND m.status IN ('proposed', 'accepted', 'confirmed', 
               WHERE r.match_id = m.id AND r.status IN ('pending', 'accepted'))
 ORDER BY m.departure_at, m.id
 """
+# Drivers who offered a trip in the period (the active drivers of the load KPIs): a one-off
+# offer departing in it, or a weekly offer with a departure day in it (its weekdays, within
+# its validity, not an exception date, as local dates of its time zone).
+SQL_OFFERING_DRIVERS = """
+SELECT DISTINCT o.person_id
+FROM ride_offer o
+WHERE o.community_id = $1 AND o.status = 'open'
+  AND ((o.weekdays IS NULL AND o.depart_earliest >= $2 AND o.depart_earliest < $3)
+       OR (o.weekdays IS NOT NULL AND EXISTS (
+           SELECT 1
+           FROM generate_series(($2 AT TIME ZONE o.time_zone)::date,
+                                (($3 - interval '1 microsecond') AT TIME ZONE o.time_zone)::date,
+                                interval '1 day') AS d(day)
+           WHERE d.day::date >= o.valid_from
+             AND (o.valid_until IS NULL OR d.day::date <= o.valid_until)
+             AND extract(isodow FROM d.day)::int = ANY(o.weekdays)
+             AND NOT d.day::date = ANY(o.exception_dates))))
+ORDER BY o.person_id
+"""
 SQL_HAS_DAY = """
 SELECT EXISTS (SELECT 1 FROM ride_request
                WHERE community_id = $1 AND status = 'open'
@@ -166,6 +185,14 @@ async def trip_facts(
         )
         for r in rows
     ]
+
+
+async def offering_drivers(
+    conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
+) -> list[str]:
+    """The drivers (person ids) who offered at least one trip in the period."""
+    rows = await conn.fetch(SQL_OFFERING_DRIVERS, community_id, start, end)
+    return [str(r["person_id"]) for r in rows]
 
 
 async def has_requests(

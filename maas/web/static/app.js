@@ -6,12 +6,13 @@
   const TOKEN_KEY = "maas.token";
   const LANG_KEY = "maas.lang";
   const WHATIF_FIELDS = ["max_detour_min", "max_detour_pct", "ride_time_factor",
-    "ride_time_extra_min", "max_walk_m"];
+    "ride_time_extra_min", "max_walk_m", "fairness_weight"];
   const KPI_CARDS = [
     ["requests", ""], ["served", ""], ["served_share", "%"], ["wait_median_min", "min"],
     ["wait_p90_min", "min"], ["detour_mean_km", "km"], ["detour_p95_km", "km"],
     ["vehicle_km_alone", "km"], ["vehicle_km_saved", "km"], ["co2_saved_kg", "kg"],
-    ["volunteers", ""], ["rides_per_volunteer", ""],
+    ["volunteers", ""], ["rides_per_volunteer", ""], ["active_drivers", ""],
+    ["rides_gini", ""], ["rides_top20_share", "%"],
   ];
   const CHART_KPIS = [["served_share", "%"], ["wait_median_min", "min"],
     ["detour_mean_km", "km"], ["vehicle_km_saved", "km"], ["co2_saved_kg", "kg"]];
