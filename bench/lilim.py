@@ -1,4 +1,4 @@
-"""Li & Lim PDPTW benchmark: our OR-Tools matching vs VROOM vs PyVRP vs best known.
+"""Li & Lim PDPTW benchmark: our compiled ruin and recreate vs VROOM vs PyVRP vs best known.
 
 Usage::
 
@@ -15,16 +15,13 @@ meaningful when the vehicle counts agree).
 
 How the budget is used
 ----------------------
-* ours: two worker processes (2 cores), each with the full budget and its
-  own seed; each runs OR-Tools GLS (``matching.Solver``) from a first
-  solution, then a ruin-and-recreate loop built on
-  ``matching.insert_cheapest`` / ``remove_riders`` (Shaw removal, route
-  elimination with an ejection pool, record-to-record acceptance), then GLS
-  again on a model restricted to the used vehicles (20 % / 60 % / 20 % of
-  the budget, see ``WORKER_PLANS``); the workers differ in first-solution
-  strategy and seeds and the better plan (vehicles, then distance) is
-  reported.  Every reported plan is
-  verified with ``matching.check``.
+* ours: :func:`matching.lns.solve_lns` (SISR-style ruin and recreate compiled
+  with numba) with a fleet-minimisation phase (``vehicles_first``) in two
+  worker processes (2 cores) with different seeds; each gets the whole budget
+  minus a margin for parsing and answering, and the better plan (vehicles,
+  then distance) is reported.  The workers load (or compile) the kernel
+  before any timing starts; the first line of the output says how long that
+  took.  Every reported plan is verified with ``matching.check``.
 * VROOM: ``exploration_level=5``, 2 threads, ``timeout`` = budget, the same
   fixed vehicle cost.
 * PyVRP (>= 0.12 models shipments): ``MaxRuntime(budget)``, one thread.
@@ -34,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import itertools
 import math
 import statistics
@@ -48,49 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
-from matching import (
-    Problem,
-    Result,
-    SolveParams,
-    Solver,
-    apply_insertion,
-    check,
-    insert_cheapest,
-    lilim,
-    remove_riders,
-)
+from matching import Problem, SolveParams, check, lilim
+from matching.lns import LnsParams, LnsStats, solve_lns, warm_up
 
 DATA = Path(__file__).resolve().parent / "data" / "lilim"
 SCALE = 1000
 #: Fixed cost per vehicle in scaled distance units (= 100 distance units).
 FIXED_COST = 100 * SCALE
 QUICK = ["lc101", "lc204", "lr104", "lr205", "lrc104", "lrc207"]
-#: Operators that cannot help when everyone must be served (they make riders
-#: inactive or work on single nodes of pairs), switched off to speed up GLS.
-DISABLED_OPERATORS = frozenset(
-    {
-        "use_relocate_expensive_chain",
-        "use_shortest_path_swap_active",
-        "use_swap_active_chain",
-        "use_shortest_path_two_opt",
-        "use_global_cheapest_insertion_visit_types_lns",
-        "use_local_cheapest_insertion_visit_types_lns",
-        "use_lin_kernighan",
-        "use_make_chain_inactive",
-        "use_make_inactive",
-        "use_swap_active",
-    }
-)
-#: Per worker: shares of the budget for the initial OR-Tools GLS and for the
-#: ruin-and-recreate loop; the final GLS polish gets the rest.
-WORKER_PLANS = [(0.2, 0.6), (0.2, 0.6)]
-STRATEGIES = ["PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION"]
-#: LNS iterations allowed to empty the pool after a route elimination.
-ELIMINATION_PATIENCE = 100
-#: Record-to-record reference: the best plan (True) or the current one.
-ACCEPT_AGAINST_BEST = False
-#: Make elimination attempts rarer after each failure.
-ELIMINATION_BACKOFF = False
+#: Seconds of the budget kept for pickling, parsing, checking and answering.
+MARGIN_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -113,196 +76,54 @@ class Outcome:
 # --------------------------------------------------------------------------- ours
 
 
-def _all_served(res: Result, problem: Problem) -> bool:
-    return res.num_served == len(problem.riders)
+def _worker_warm_up() -> float:
+    """Load (or compile) the numba kernel in a worker before anything is timed."""
+    return warm_up()
 
 
-def _cost(res: Result) -> tuple[int, int]:
-    return (res.num_used_drivers, res.total_added_driving_s)
-
-
-def _relatedness(p: Problem) -> np.ndarray:
-    """Shaw relatedness of requests: places and times (smaller = more related)."""
-    m = p.travel_time_s
-    pick = np.asarray([r.pickups[0].location for r in p.riders])
-    drop = np.asarray([r.dropoffs[0].location for r in p.riders])
-    ep = np.asarray([r.earliest_pickup_s for r in p.riders], dtype=np.float64)
-    ld = np.asarray([r.latest_dropoff_s for r in p.riders], dtype=np.float64)
-    rel = (
-        m[np.ix_(pick, pick)]
-        + m[np.ix_(drop, drop)]
-        + np.abs(ep[:, None] - ep[None, :])
-        + np.abs(ld[:, None] - ld[None, :])
-    )
-    return np.asarray(rel, dtype=np.float64)
-
-
-def _repair(
-    p: Problem, partial: Result, order: list[str], fleet: set[str]
-) -> tuple[Result, list[str]]:
-    """Greedy cheapest insertion into the fleet's routes; returns the plan and misses."""
-    cur = partial
-    missed: list[str] = []
-    for rid in order:
-        view = dataclasses.replace(cur, routes=tuple(r for r in cur.routes if r.driver_id in fleet))
-        ins = insert_cheapest(p, view, p.riders[p.rider_index(rid)])
-        if ins is None:
-            missed.append(rid)
-            continue
-        cur = apply_insertion(cur, ins)
-    return cur, missed
-
-
-def _lns(
-    p: Problem, start: Result, deadline: float, rng: np.random.Generator
-) -> tuple[Result, int]:
-    """Ruin-and-recreate on a fixed fleet, with route elimination and an ejection pool.
-
-    Ruin: Shaw-related removal of 2..12 requests (places and times).
-    Recreate: :func:`matching.insert_cheapest`, pool first, then the removed
-    requests in random or hardest-first order; requests that fit nowhere go to
-    the pool.  Route elimination: empty the shortest route into the pool and
-    keep working with one vehicle less until the pool is empty (success) or a
-    patience limit is hit (back to the best complete plan).  Acceptance:
-    fewer pooled requests, then fewer vehicles, then driving time within a
-    threshold (1 % of the best, shrinking to 0) of the current plan - or of
-    the best plan with ``ACCEPT_AGAINST_BEST``.
-    """
-    rel = _relatedness(p)
-    index = {r.id: i for i, r in enumerate(p.riders)}
-    width = {r.id: (r.latest_pickup_s or 0) - r.earliest_pickup_s for r in p.riders}
-    best = cur = start
-    pool: list[str] = []
-    fleet = {r.driver_id for r in cur.routes if r.stops}
-    patience = 0
-    elim_prob = 0.1
-    t_start = time.perf_counter()
-    span = max(1e-6, deadline - t_start)
-    iterations = 0
-    while time.perf_counter() < deadline:
-        iterations += 1
-        progress = (time.perf_counter() - t_start) / span
-        if not pool and len(fleet) > 1 and progress < 0.85 and rng.random() < elim_prob:
-            used = [r for r in cur.routes if r.driver_id in fleet and r.stops]
-            victim = min(used, key=lambda r: len(r.stops) + 4 * rng.random())
-            removed = sorted({s.rider_id for s in victim.stops})
-            try:
-                partial = remove_riders(p, cur, removed)
-            except ValueError:
-                continue
-            fleet = fleet - {victim.driver_id}
-            cur, pool = _repair(p, partial, sorted(removed, key=lambda x: width[x]), fleet)
-            patience = ELIMINATION_PATIENCE
-            if not pool:
-                best = cur
-                elim_prob = 0.1
-            continue
-        served = sorted(cur.assignments)
-        q = int(rng.integers(2, min(12, max(3, len(served) // 4)) + 1))
-        anchor = pool[0] if pool and rng.random() < 0.5 else served[int(rng.integers(len(served)))]
-        row = rel[index[anchor]]
-        noise = 1.0 + 0.5 * rng.random(len(served))
-        order = np.argsort(np.asarray([row[index[x]] for x in served]) * noise)
-        removed = [served[int(i)] for i in order[:q]]
-        try:
-            partial = remove_riders(p, cur, removed)
-        except ValueError:
-            continue
-        if rng.random() < 0.5:
-            removed = [removed[int(i)] for i in rng.permutation(len(removed))]
-        else:
-            removed = sorted(removed, key=lambda x: width[x])
-        cand, missed = _repair(p, partial, [*pool, *removed], fleet)
-        threshold = 0.01 * (1.0 - progress) * best.total_added_driving_s
-        cand_key = (len(missed), cand.num_used_drivers)
-        cur_key = (len(pool), cur.num_used_drivers)
-        # Record-to-record travel: within ``threshold`` of the best plan with
-        # the same fleet (or of the current plan while the pool is not empty).
-        ref = (
-            best.total_added_driving_s
-            if ACCEPT_AGAINST_BEST and not missed and cand.num_used_drivers == best.num_used_drivers
-            else cur.total_added_driving_s
-        )
-        if cand_key < cur_key or (
-            cand_key == cur_key and cand.total_added_driving_s <= ref + threshold
-        ):
-            cur, pool = cand, missed
-            fleet = {r.driver_id for r in cur.routes if r.driver_id in fleet and r.stops}
-            if not pool and _cost(cur) < _cost(best):
-                if cur.num_used_drivers < best.num_used_drivers:
-                    elim_prob = 0.1
-                best = cur
-        if pool:
-            patience -= 1
-            if patience <= 0:  # elimination failed: back off
-                if ELIMINATION_BACKOFF:
-                    elim_prob = max(0.03, 0.7 * elim_prob)
-                cur, pool = best, []
-                fleet = {r.driver_id for r in cur.routes if r.stops}
-    return best, iterations
-
-
-def _polish(
-    p: Problem, best: Result, params: SolveParams, seconds: float, seed: int
-) -> tuple[Problem, Result]:
-    """GLS on a model with exactly the used vehicles, warm-started from ``best``."""
-    used = [r for r in best.routes if r.stops]
-    sub = Problem(p.travel_time_s, p.drivers[: len(used)], p.riders)
-    routes = tuple(dataclasses.replace(r, driver_id=sub.drivers[i].id) for i, r in enumerate(used))
-    start = dataclasses.replace(best, routes=routes)
-    polished = Solver(sub, params, seed=seed).solve(start, time_limit_s=seconds)
-    if _all_served(polished, sub) and _cost(polished) < _cost(best):
-        return sub, polished
-    return p, best
-
-
-def ours_worker(task: tuple[str, float, int]) -> tuple[int | None, float | None, float, str]:
-    """One search process: returns (vehicles, distance, served %, note).
-
-    Worker plans (shares of the budget): OR-Tools GLS from a first solution,
-    then ruin-and-recreate (vehicle elimination and distance), then GLS again
-    on a model with only the used vehicles.  The workers differ in first
-    solution strategy and seeds.
-    """
-    text, budget, worker = task
+def ours_worker(
+    task: tuple[str, float, int, float],
+) -> tuple[int | None, float | None, float, str, int]:
+    """One search process: returns (vehicles, distance, served %, note, iterations)."""
+    text, budget, seed, fleet_share = task
     t0 = time.perf_counter()
-    deadline = t0 + budget - 0.1
-    initial_share, lns_share = WORKER_PLANS[worker % len(WORKER_PLANS)]
     inst = lilim.parse(text, scale=SCALE)
-    p = inst.problem
+    p: Problem = inst.problem
     params = SolveParams(
-        time_limit_s=budget,
+        time_limit_s=max(0.05, budget - MARGIN_S - (time.perf_counter() - t0)),
         vehicle_fixed_cost=FIXED_COST,
         drop_penalty=10**9,
-        first_solution_strategy=STRATEGIES[worker % len(STRATEGIES)],
-        disabled_operators=DISABLED_OPERATORS,
     )
-    best = Solver(p, params, seed=worker).solve(time_limit_s=initial_share * budget)
-    if not _all_served(best, p):
-        served = 100.0 * best.num_served / len(p.riders)
-        return None, None, served, "not all served"
-    rng = np.random.default_rng(1000 + worker)
-    best, _iters = _lns(p, best, t0 + (initial_share + lns_share) * budget, rng)
-    final_problem = p
-    left = deadline - time.perf_counter()
-    if left > 0.05:
-        final_problem, best = _polish(p, best, params, left, worker)
-    violations = check(final_problem, best)
+    stats: list[LnsStats] = []
+    best = solve_lns(
+        p,
+        params,
+        seed=seed,
+        lns=LnsParams(vehicles_first=True, fleet_share=fleet_share),
+        stats=stats,
+    )
+    iters = stats[0].iterations
+    if best.num_served < len(p.riders):
+        return None, None, 100.0 * best.num_served / len(p.riders), "not all served", iters
+    violations = check(p, best)
     note = f"{len(violations)} violations" if violations else ""
-    return best.num_used_drivers, lilim.distance(inst, best), 100.0, note
+    return best.num_used_drivers, lilim.distance(inst, best), 100.0, note, iters
 
 
-def run_ours(text: str, budget: float, pool: ProcessPoolExecutor, workers: int) -> Outcome:
+def run_ours(
+    text: str, budget: float, pool: ProcessPoolExecutor, workers: int, fleet_share: float
+) -> Outcome:
     t0 = time.perf_counter()
-    futures = [pool.submit(ours_worker, (text, budget, w)) for w in range(workers)]
+    futures = [pool.submit(ours_worker, (text, budget, 1 + w, fleet_share)) for w in range(workers)]
     outs = [f.result() for f in futures]
     wall = time.perf_counter() - t0
     ok = [o for o in outs if o[0] is not None and o[1] is not None and not o[3]]
+    iters = "+".join(f"{o[4] // 1000}k" for o in outs)
     if not ok:
         best_served = max(o[2] for o in outs)
         return Outcome(None, None, best_served, wall, "; ".join(o[3] for o in outs))
-    v, d, served, note = min(ok, key=lambda o: (o[0], o[1]))
-    return Outcome(v, d, served, wall, note)
+    v, d, served, note, _ = min(ok, key=lambda o: (o[0], o[1]))
+    return Outcome(v, d, served, wall, note or f"it {iters}")
 
 
 # --------------------------------------------------------------------------- vroom
@@ -478,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=5.0, help="seconds per instance")
     ap.add_argument("--solvers", default="ours,vroom,pyvrp")
     ap.add_argument("--workers", type=int, default=2, help="parallel searches for ours")
+    ap.add_argument(
+        "--fleet-share", type=float, default=0.5, help="share of ours' budget for fewer vehicles"
+    )
     args = ap.parse_args(argv)
 
     folder = DATA / "instances" / f"pdp_{args.set}"
@@ -496,7 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     runners: dict[str, Callable[[str, lilim.LiLimInstance], Outcome]] = {}
     pool = ProcessPoolExecutor(max_workers=args.workers)
     if "ours" in solvers:
-        runners["ours"] = lambda text, _inst: run_ours(text, args.time_limit, pool, args.workers)
+        t_warm = time.perf_counter()
+        local = warm_up()  # compiles into numba's cache once, so the workers only load it
+        remote = [f.result() for f in [pool.submit(_worker_warm_up) for _ in range(args.workers)]]
+        print(
+            f"numba kernel: {local:.1f} s here (compile or cache load), workers"
+            f" {'/'.join(f'{x:.1f}' for x in remote)} s; warm-up total"
+            f" {time.perf_counter() - t_warm:.1f} s, not timed"
+        )
+        runners["ours"] = lambda text, _inst: run_ours(
+            text, args.time_limit, pool, args.workers, args.fleet_share
+        )
     if "vroom" in solvers:
         runners["vroom"] = lambda _text, inst: run_vroom(inst, args.time_limit)
     if "pyvrp" in solvers:
