@@ -12,7 +12,7 @@
   the operator's, for confirmed matches. A move the lifecycle forbids is a **409** problem; a
   seat that is gone is a **409** with ``reason: no_free_seat``.
 * ``GET /v1/requests/{id}/outcome`` — why a request got no ride in the latest run (or which
-  match proposes one).
+  match proposes one), and the fallback the rider was told at the cut-off (phone, bus).
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ from maas.errors import ConflictError, ForbiddenError, NotFoundError
 from maas.http.common import parse_date, parse_time, path_id, pool, principal, read_body, utc
 from maas.http.matches import match_json
 from maas.http.openapi import ApiRoute
-from maas.planning import worker
+from maas.planning import fallback, worker
 from maas.planning.service import MatchingRunner, RunRequest, check_horizon, day_horizon
 from maas.store import bookings, planning, rides
+from maas.store import fallback as fallback_store
 from maas.store import matches as match_store
 from maas.store.common import ListFilter
 from maas.store.planning import MatchingRun
@@ -137,8 +138,9 @@ async def request_outcome(request: web.Request) -> web.Response:
         ):
             raise NotFoundError("no such request")
         outcome = await planning.latest_outcome(conn, request_id)
+        told = fallback.told_json(await fallback_store.told(conn, request_id))
     if outcome is None:
-        return web.json_response({"request_id": str(request_id), "outcome": None})
+        return web.json_response({"request_id": str(request_id), "outcome": None, "fallback": told})
     return web.json_response(
         {
             "request_id": str(request_id),
@@ -149,6 +151,7 @@ async def request_outcome(request: web.Request) -> web.Response:
                 "reason": outcome.reason,
                 "decided_at": utc(outcome.created_at),
             },
+            "fallback": told,
         }
     )
 

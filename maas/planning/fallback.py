@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -82,3 +82,17 @@ async def tell_unmatched(pool: asyncpg.Pool, region: str, now: datetime) -> int:
     if told:
         log.info("told %d riders that no driver was found", told)
     return told
+
+
+def told_json(told: fallback.Told | None) -> dict[str, Any] | None:
+    """The rider's view of the notice (``fallback`` of ``GET /v1/requests/{id}/outcome``):
+    null until told; then when, and the fallback exactly as the event carried it."""
+    if told is None:
+        return None
+    sent = told.fallback or {}
+    return {
+        "told_at": told.told_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "text": sent.get("text"),
+        "phone": sent.get("phone"),
+        "connection": sent.get("connection"),
+    }
