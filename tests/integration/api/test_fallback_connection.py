@@ -31,7 +31,7 @@ from maas.domain.models import Endpoint, Point
 from maas.domain.rides import RequestDraft
 from maas.errors import NotFoundError
 from maas.gtfs.connections import Connection, next_connection
-from maas.gtfs.importer import FeedOutsideRegionError, import_timetable
+from maas.gtfs.importer import FeedOutsideRegionError, ensure_demo_timetable, import_timetable
 from maas.http.openapi import build_document
 from maas.meeting_point_import import ImportFileError
 from maas.planning import fallback
@@ -340,3 +340,26 @@ async def test_the_rider_reads_the_bus_in_the_request_outcome(
     assert told["connection"]["board"]["departure"] == z("2020-09-07T08:09")
     assert told["connection"]["alight"]["arrival"] == z("2020-09-07T08:13")
     assert told["told_at"].endswith("Z")
+
+
+async def test_ensure_region_imports_the_demo_timetable_once(
+    api_conn: asyncpg.Connection, world: World, tmp_path: Path
+) -> None:
+    first = await ensure_demo_timetable(api_conn, REGION, BUS_781)
+    assert first.startswith("timetable 'only-bronntor-bus-stop' of region 'testland' imported")
+    assert await ensure_demo_timetable(api_conn, REGION, BUS_781) == (
+        "region 'testland' has a bus timetable"
+    )
+    assert (await api_conn.fetchrow(SQL_COUNTS))[0] == 1
+
+
+async def test_ensure_region_skips_a_demo_timetable_that_does_not_fit(
+    api_conn: asyncpg.Connection, world: World, tmp_path: Path
+) -> None:
+    # Another MAAS_REGION than the demo's: the quick start goes on without a timetable.
+    outside = await ensure_demo_timetable(api_conn, REGION, BUS_751)
+    assert outside.startswith("demo timetable skipped: ")
+    assert "none of the 47 stops" in outside
+    missing = await ensure_demo_timetable(api_conn, REGION, tmp_path / "gone.zip")
+    assert missing.endswith("no demo timetable to import")
+    assert (await api_conn.fetchrow(SQL_COUNTS))[0] == 0
