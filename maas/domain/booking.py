@@ -9,11 +9,17 @@ A match is one offer occurrence with its riders. Each party answers for itself: 
 * ``confirmed`` — the driver and every rider still in it accepted;
 * ``declined`` — the driver declined, or every rider declined before it was confirmed;
 * ``cancelled`` — the driver cancelled, or every rider left after it was confirmed;
+* ``expired`` — the driver did not answer in time, or every rider's answer expired (see below);
 * ``completed`` / ``no_show`` — set by an operator after the trip, from ``confirmed`` only.
 
 A rider who declines or cancels leaves just that match (their stops go, the others ride on);
 the driver who declines or cancels ends the match for everyone. Whoever is left without a ride
 is open for the next run again, which never pairs them with that driver occurrence again.
+
+Answers have a deadline (:func:`answer_deadline`): whoever is still ``pending`` then is
+``expired``, so one silent party never keeps the others from a confirmed ride nor holds a
+seat. An expired rider leaves the match like one who declined; an expired driver ends it.
+Unlike a decline, an expiry does not keep the pair apart in later runs.
 
 Seats: a rider's accept holds their seats; it is refused (409) when, counting every accepted
 rider of that occurrence (across all its live matches) in the order of their planned stops,
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from maas.errors import ConflictError
@@ -98,14 +104,31 @@ def match_status(current: str, driver_status: str, rider_statuses: Iterable[str]
         return "declined"
     if driver_status == "cancelled":
         return "cancelled"
+    if driver_status == "expired":
+        return "expired"
     active = [s for s in riders if s in ACTIVE_PARTY]
     if not active:
-        return "cancelled" if ever_confirmed or "cancelled" in riders else "declined"
+        if ever_confirmed or "cancelled" in riders:
+            return "cancelled"
+        return "declined" if "declined" in riders else "expired"
     if driver_status == "accepted" and all(s == "accepted" for s in active):
         return "confirmed"
     if driver_status == "accepted" or "accepted" in active:
         return "accepted"
     return "proposed"
+
+
+def answer_deadline(
+    proposed_at: datetime, departure_at: datetime, *, answer_min: int, cutoff_min: int
+) -> datetime:
+    """When a proposal's pending answers expire: at the cut-off, ``cutoff_min`` before the
+    departure (for a proposal made after the cut-off: at the departure), and no later than
+    ``answer_min`` after the proposal (0: no such limit)."""
+    cutoff_at = departure_at - timedelta(minutes=cutoff_min)
+    deadline = cutoff_at if proposed_at < cutoff_at else departure_at
+    if answer_min > 0:
+        deadline = min(deadline, proposed_at + timedelta(minutes=answer_min))
+    return deadline
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ FIELDS: tuple[Field, ...] = (
         "fairness_weight", "int", 60, 0, 3600, "s", "Weight: share rides among drivers, per ride"
     ),
     Field("cutoff_min", "int", 120, 0, 20160, "min", "Fallback when unmatched this long before"),
+    Field("answer_min", "int", 240, 0, 20160, "min", "Time to answer a proposal (0: cut-off)"),
     Field("fallback_text", "text", "", 0, 500, "", "Fallback message to the rider"),
     Field("fallback_phone", "phone", "", 0, 30, "", "Fallback phone number"),
     Field("volunteer_max_rides_per_week", "int", 10, 1, 100, "", "Rides per volunteer a week"),

@@ -43,7 +43,7 @@ from maas.domain import volunteers
 from maas.domain.models import Point
 from maas.domain.recurrence import WeeklyRule, expand
 from maas.errors import ConflictError, InputError, MaasError, NotFoundError, UnavailableError
-from maas.planning import fallback, worker
+from maas.planning import answers, fallback, worker
 from maas.planning.params import WALK_DETOUR_FACTOR, MatchingParams, params_from_settings, walk_s
 from maas.planning.plan import (
     HELD_SLACK_S,
@@ -267,6 +267,11 @@ class MatchingRunner:
         interval = self.settings.matching_interval_s
         while True:
             await asyncio.sleep(interval)
+            # Before the runs, so that whoever an expired answer frees is matched again.
+            try:
+                await answers.expire_unanswered(self.pool, self.settings.region, datetime.now(UTC))
+            except Exception:
+                log.exception("expiring overdue answers failed")
             try:
                 await self.run_due()
             except Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import asyncpg
 
@@ -210,3 +210,51 @@ async def release_offer(conn: asyncpg.Connection, offer_id: uuid.UUID) -> list[u
 
 async def _write_lock_shared(conn: asyncpg.Connection, community_id: uuid.UUID) -> None:
     await write_lock(conn, community_id, shared=True)
+
+
+# ---- answer deadlines ---------------------------------------------------------------------
+
+# Live, not yet confirmed matches of a community with someone still to answer (small: the
+# partial index match_unanswered holds only proposed and accepted matches).
+SQL_UNANSWERED = """
+SELECT m.id, m.created_at, m.departure_at FROM match m
+WHERE m.community_id = $1 AND m.status IN ('proposed', 'accepted')
+  AND (m.driver_status = 'pending'
+       OR EXISTS (SELECT 1 FROM match_rider r WHERE r.match_id = m.id AND r.status = 'pending'))
+ORDER BY m.id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    match_id: uuid.UUID
+    proposed_at: datetime
+    departure_at: datetime
+
+
+async def unanswered(conn: asyncpg.Connection, community_id: uuid.UUID) -> list[Unanswered]:
+    rows = await conn.fetch(SQL_UNANSWERED, community_id)
+    return [Unanswered(r["id"], r["created_at"], r["departure_at"]) for r in rows]
+
+
+async def expire_pending(conn: asyncpg.Connection, match_id: uuid.UUID) -> str | None:
+    """Expire the pending answers of one match (the caller holds the community's write lock in
+    its transaction) and settle it; returns its new status, or None if it is no longer live
+    and unconfirmed (answered or ended meanwhile)."""
+    locked = await lock_match(conn, match_id)
+    if locked is None or locked.status not in ("proposed", "accepted"):
+        return None
+    if locked.driver_status == "pending":
+        # No driver, no ride: everyone still in it is released, the stops stay as history.
+        await conn.execute(SQL_SET_DRIVER, match_id, "expired")
+        await conn.execute(SQL_SET_ACTIVE_RIDERS, match_id, "expired")
+    else:
+        for rider in locked.riders:
+            if rider.status == "pending":
+                await set_rider(conn, match_id, rider.request_id, "expired")
+    return await settle(conn, match_id)
+
+
+async def lock_community_answers(conn: asyncpg.Connection, community_id: uuid.UUID) -> None:
+    """Take the community's shared write lock, as every answer does (runs take it exclusive)."""
+    await _write_lock_shared(conn, community_id)

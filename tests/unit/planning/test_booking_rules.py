@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from maas.domain import booking
 from maas.domain.booking import (
     Action,
     SeatStop,
@@ -96,3 +97,33 @@ def test_seats_count_riders_in_the_car_at_the_same_time() -> None:
     with pytest.raises(ConflictError) as caught:
         require_seats([*_ride(0, 10), *_ride(5, 20)], 1)
     assert caught.value.extra["reason"] == "no_free_seat"
+
+
+def test_expired_answers_settle_the_match() -> None:
+    # A silent rider leaves; the driver and the others ride.
+    assert booking.match_status("accepted", "accepted", ["accepted", "expired"]) == "confirmed"
+    # Nobody left to ride, without a decline or a cancellation: the match expired.
+    assert booking.match_status("accepted", "accepted", ["expired"]) == "expired"
+    assert booking.match_status("accepted", "accepted", ["declined", "expired"]) == "declined"
+    # A silent driver ends it for everyone.
+    assert booking.match_status("accepted", "expired", ["expired"]) == "expired"
+    # Terminal statuses stay.
+    assert booking.match_status("expired", "expired", ["expired"]) == "expired"
+
+
+def test_answer_deadline_is_the_answer_time_or_the_cut_off_whichever_comes_first() -> None:
+    departure = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
+    early = departure - timedelta(days=2)
+    late = departure - timedelta(hours=1)  # proposed after the 120 min cut-off
+    deadline = booking.answer_deadline
+    assert deadline(early, departure, answer_min=240, cutoff_min=120) == early + timedelta(hours=4)
+    assert deadline(early, departure, answer_min=0, cutoff_min=120) == departure - timedelta(
+        hours=2
+    )
+    near = departure - timedelta(hours=3)
+    assert deadline(near, departure, answer_min=240, cutoff_min=120) == departure - timedelta(
+        hours=2
+    )
+    # Proposed after the cut-off: it can still be answered until the departure.
+    assert deadline(late, departure, answer_min=0, cutoff_min=120) == departure
+    assert deadline(late, departure, answer_min=30, cutoff_min=120) == late + timedelta(minutes=30)
