@@ -110,6 +110,8 @@ def api_routes() -> list[ApiRoute]:
             body="community-create",
             ok="201",
             response="community",
+            idempotent=True,
+            location="/v1/communities/{id}",
         ),
         ApiRoute(
             "GET",
@@ -149,6 +151,8 @@ def api_routes() -> list[ApiRoute]:
             body="meeting-point-create",
             ok="201",
             response="meeting-point",
+            idempotent=True,
+            location="/v1/meeting-points/{id}",
         ),
         ApiRoute(
             "GET",
@@ -216,6 +220,8 @@ def api_routes() -> list[ApiRoute]:
             body="person-create",
             ok="201",
             response="person",
+            idempotent=True,
+            location="/v1/people/{id}",
         ),
         ApiRoute(
             "GET",
@@ -256,6 +262,8 @@ def api_routes() -> list[ApiRoute]:
             body="token-create",
             ok="201",
             response="token",
+            idempotent=True,
+            location="/v1/tokens/{id}",
         ),
         ApiRoute(
             "DELETE",
@@ -289,6 +297,7 @@ def api_routes() -> list[ApiRoute]:
             body="offer-create",
             ok="201",
             response="offer",
+            idempotent=True,
         ),
         ApiRoute(
             "GET",
@@ -317,6 +326,7 @@ def api_routes() -> list[ApiRoute]:
             "offers",
             roles="its driver, " + staff,
             response="offer",
+            idempotent=True,
         ),
         ApiRoute(
             "GET",
@@ -340,6 +350,7 @@ def api_routes() -> list[ApiRoute]:
             body="request-create",
             ok="201",
             response="request",
+            idempotent=True,
         ),
         ApiRoute(
             "GET",
@@ -358,6 +369,7 @@ def api_routes() -> list[ApiRoute]:
             "requests",
             roles="its rider, " + staff,
             response="request",
+            idempotent=True,
         ),
         # Matches (read side)
         ApiRoute(
@@ -383,8 +395,83 @@ def api_routes() -> list[ApiRoute]:
         ),
         # Matching runs and the booking lifecycle
         *matching.api_routes(),
+        # Live events and webhooks
+        ApiRoute(
+            "GET",
+            "/v1/me/events",
+            events.stream_events,
+            "The caller's events as a Server-Sent Events stream (resumable with Last-Event-ID)",
+            "events",
+            params=events.STREAM_PARAMETERS,
+            media_type="text/event-stream",
+            response="event",
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/webhooks",
+            events.create_webhook,
+            "Subscribe an app back end to a community's or a person's events",
+            "events",
+            roles=staff + "; only admins subscribe to one person's events",
+            body="webhook-create",
+            ok="201",
+            response="webhook",
+            idempotent=True,
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/webhook-deliveries",
+            events.list_deliveries,
+            "Webhook deliveries by status: dead (the default), pending or delivered",
+            "events",
+            roles=staff + " (admins see every subscription's)",
+            params=events.DELIVERY_LIST_PARAMETERS,
+            response="webhook-delivery",
+            page=True,
+        ),
+        ApiRoute(
+            "POST",
+            "/v1/webhook-deliveries/{id}/replay",
+            events.replay_delivery,
+            "Send a dead delivery again (202; it is pending until sent)",
+            "events",
+            roles=staff + " (of the subscription's community)",
+            params=events.DELIVERY_ID_PARAMETERS,
+            ok="202",
+            response="webhook-delivery",
+        ),
         # Operator tools: parameters, KPIs, map layers, what-if replays
         *operator.api_routes(),
+        # The dashboard and its map's GeoJSON
+        ApiRoute(
+            "GET",
+            "/dashboard",
+            dashboard.dashboard_page,
+            "The operator dashboard (it asks for an API token)",
+            "dashboard",
+            roles="everyone (its data needs an operator's token)",
+            public=True,
+            media_type="text/html",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/regions/{name}/roads.geojson",
+            dashboard.roads_geojson,
+            "The region's roads for a map (cached per import)",
+            "dashboard",
+            params=dashboard.ROADS_PARAMETERS,
+            media_type="application/geo+json",
+            response="roads-geojson",
+        ),
+        ApiRoute(
+            "GET",
+            "/v1/communities.geojson",
+            dashboard.communities_geojson,
+            "The service region's communities (their areas) for a map",
+            "dashboard",
+            media_type="application/geo+json",
+            response="communities-geojson",
+        ),
     ]
 
 

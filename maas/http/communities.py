@@ -30,6 +30,7 @@ from maas.http.common import (
     read_body,
     utc,
 )
+from maas.http.location import located
 from maas.store import communities
 
 KINDS = ("mitfahrbank", "bus_stop", "parking", "other")
@@ -118,7 +119,7 @@ async def create_community(request: web.Request) -> web.Response:
         )
         return 201, community_json(created, who)
 
-    return await idempotent(request, who, body, action)
+    return located(await idempotent(request, who, body, action), "/v1/communities/{id}")
 
 
 async def patch_community(request: web.Request) -> web.Response:
@@ -183,7 +184,7 @@ async def create_meeting_point(request: web.Request) -> web.Response:
         )
         return 201, meeting_point_json(created)
 
-    return await idempotent(request, who, body, action)
+    return located(await idempotent(request, who, body, action), "/v1/meeting-points/{id}")
 
 
 async def patch_meeting_point(request: web.Request) -> web.Response:

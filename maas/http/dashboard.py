@@ -9,7 +9,9 @@ no CSRF surface; the page's Content-Security-Policy allows only this origin's sc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -26,11 +28,29 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+REGION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""What an imported region may be called (the ``region`` table's check)."""
 ROAD_DETAIL = {
     # detail: (major roads only, simplification tolerance in degrees ≈ 1e-4 per 10 m)
     "major": (True, 0.0003),
     "all": (False, 0.00005),
 }
+ROADS_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "an imported region (the service's is MAAS_REGION)",
+        "schema": {"type": "string", "pattern": "^" + REGION_NAME.pattern + "$"},
+    },
+    {
+        "name": "detail",
+        "in": "query",
+        "required": False,
+        "description": "major: trunk to tertiary roads; all: every drivable road (larger)",
+        "schema": {"enum": list(ROAD_DETAIL), "default": "major"},
+    },
+)
 
 
 async def dashboard_page(request: web.Request) -> web.StreamResponse:
@@ -51,9 +71,14 @@ async def roads_geojson(request: web.Request) -> web.Response:
     simplified MultiLineString per road class; cached per region import."""
     await principal(request)
     region = request.match_info["name"]
+    for name in request.query:
+        if name != "detail":
+            raise InputError(name, "is not a parameter of this operation")
     detail = request.query.get("detail", "major")
     if detail not in ROAD_DETAIL:
         raise InputError("detail", "must be major or all")
+    if not REGION_NAME.fullmatch(region):
+        raise NotFoundError("no such region")  # and nothing that is no name reaches SQL
     async with pool(request).acquire() as conn:
         import_id = await kpi_store.region_import_id(conn, region)
         if import_id is None:
@@ -75,17 +100,15 @@ async def roads_geojson(request: web.Request) -> web.Response:
 async def communities_geojson(request: web.Request) -> web.Response:
     """``GET /v1/communities.geojson``: the service region's communities (village areas)."""
     await principal(request)
+    for name in request.query:
+        raise InputError(name, "is not a parameter of this operation")
     async with pool(request).acquire() as conn:
         text = await kpi_store.communities_geojson(conn, request.app[appkeys.SETTINGS].region)
     return web.Response(text=text, content_type="application/geo+json")
 
 
 def setup_routes(app: web.Application) -> None:
-    """The page, its files, Leaflet and the map's GeoJSON (not in the OpenAPI document: the
-    page is HTML and the region path takes a name, not an id)."""
-    app.router.add_get("/dashboard", dashboard_page)
-    app.router.add_get("/v1/regions/{name}/roads.geojson", roads_geojson)
-    app.router.add_get("/v1/communities.geojson", communities_geojson)
+    """The page's files and Leaflet (the page and the GeoJSON are in the app's route table)."""
     if LEAFLET_DIR.is_dir():
         app.router.add_static("/static/vendor/leaflet/", LEAFLET_DIR)
     app.router.add_static("/static/", WEB_DIR / "static")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from maas import appkeys
 from maas.errors import ConflictError, ForbiddenError, InputError, NotFoundError
-from maas.http.common import parse_uuid, pool, principal, utc
+from maas.http.common import idempotent, pool, principal, read_body, utc
 from maas.notify import EventHub, event_json
 from maas.store import events
 
@@ -32,6 +33,60 @@ LATE_COMMIT_WINDOW_S = 120.0
 """How long a transaction may run between writing an event and committing it and still have
 the event sent on a live stream in spite of a higher id sent before it."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+MAX_ID = 2**63 - 1
+"""Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
+
+_EVENT_ID = {"type": "string", "pattern": "^[0-9]+$", "description": "an Event.id"}
+STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "Resume: first every event after this id, then live ones. Without it "
+        "the stream starts with what happens from now on.",
+        "schema": _EVENT_ID,
+    },
+    {
+        "name": "last_event_id",
+        "in": "query",
+        "required": False,
+        "description": "The same as the Last-Event-ID header, for clients that cannot set "
+        "headers (the header wins).",
+        "schema": _EVENT_ID,
+    },
+)
+DELIVERY_LIST_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": list(DELIVERY_STATUSES), "default": "dead"},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "next_cursor of the previous page",
+        },
+    },
+)
+DELIVERY_ID_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "description": "a WebhookDelivery.id"},
+    },
+)
 
 
 def _hub(request: web.Request) -> EventHub:
@@ -48,7 +103,7 @@ def _last_event_id(request: web.Request) -> int | None:
         value = int(raw)
     except ValueError:
         raise InputError("Last-Event-ID", "is not an event id") from None
-    if value < 0:
+    if not 0 <= value <= MAX_ID:
         raise InputError("Last-Event-ID", "is not an event id")
     return value
 
@@ -145,45 +200,42 @@ async def create_webhook(request: web.Request) -> web.Response:
     who = await principal(request)
     if not (who.is_admin or who.operator_of):
         raise ForbiddenError("only operators and admins subscribe webhooks")
+    body = await read_body(request, "webhook-create")
+    url = body["url"]
     try:
-        body = await request.json()
-    except ValueError:
-        raise InputError("body", "is not JSON") from None
-    if not isinstance(body, dict):
-        raise InputError("body", "must be an object")
-    url = body.get("url")
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or len(url) > 2000:
-        raise InputError("url", "must be an http(s) URL")
-    if not urlsplit(url).hostname:
+        host = urlsplit(url).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if not host:
         raise InputError("url", "needs a host")
-    secret = body.get("secret")
-    if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
-        raise InputError("secret", "must be a string of 16 to 200 characters")
     community_raw, person_raw = body.get("community_id"), body.get("person_id")
     if (community_raw is None) == (person_raw is None):
         raise InputError("community_id", "give either community_id or person_id")
     community_id = person_id = None
     if community_raw is not None:
-        community_id = parse_uuid(str(community_raw), "community_id")
+        community_id = uuid.UUID(community_raw)
         if not who.operates(community_id):
-            raise ForbiddenError("you do not operate this community")
+            raise ForbiddenError("you do not operate this community", field="community_id")
     else:
-        person_id = parse_uuid(str(person_raw), "person_id")
+        person_id = uuid.UUID(person_raw)
         if not who.is_admin:
-            raise ForbiddenError("only admins subscribe to one person's events")
-    async with pool(request).acquire() as conn:
+            raise ForbiddenError("only admins subscribe to one person's events", field="person_id")
+
+    async def action(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         try:
             hook = await events.create_webhook(
                 conn,
                 community_id=community_id,
                 person_id=person_id,
                 url=url,
-                secret=secret,
+                secret=body["secret"],
                 created_by=who.person_id,
             )
         except asyncpg.ForeignKeyViolationError:
             raise NotFoundError("no such community or person") from None
-    return web.json_response(webhook_json(hook), status=201)
+        return 201, webhook_json(hook)
+
+    return await idempotent(request, who, body, action)
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
@@ -198,11 +250,16 @@ async def list_deliveries(request: web.Request) -> web.Response:
         raise InputError("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
     try:
         limit = int(request.query.get("limit", "50"))
-        after = int(request.query.get("cursor", "0"))
     except ValueError:
-        raise InputError("limit", "limit and cursor are whole numbers") from None
+        raise InputError("limit", "is not a whole number") from None
     if not 1 <= limit <= 200:
         raise InputError("limit", "must be 1 to 200")
+    try:
+        after = int(request.query.get("cursor", "0"))
+    except ValueError:
+        raise InputError("cursor", "is not a next_cursor of this list") from None
+    if not 0 <= after <= MAX_ID:
+        raise InputError("cursor", "is not a next_cursor of this list")
     async with pool(request).acquire() as conn:
         items = await events.list_deliveries(
             conn,
@@ -222,6 +279,8 @@ async def replay_delivery(request: web.Request) -> web.Response:
         delivery_id = int(request.match_info["id"])
     except ValueError:
         raise NotFoundError("no such delivery") from None
+    if not 1 <= delivery_id <= MAX_ID:
+        raise NotFoundError("no such delivery")
     async with pool(request).acquire() as conn, conn.transaction():
         found = await events.get_delivery(conn, delivery_id)
         if found is None or not (
@@ -244,9 +303,5 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def setup_routes(app: web.Application) -> None:
-    """The stream and webhook routes (not yet in the OpenAPI table: the stream is not JSON)."""
-    app.router.add_get("/v1/me/events", stream_events)
-    app.router.add_post("/v1/webhooks", create_webhook)
-    app.router.add_get("/v1/webhook-deliveries", list_deliveries)
-    app.router.add_post("/v1/webhook-deliveries/{id}/replay", replay_delivery)
+    """Stop open streams when the service shuts down (the routes are in the app's table)."""
     app.on_shutdown.append(_on_shutdown)

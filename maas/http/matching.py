@@ -327,6 +327,7 @@ def api_routes() -> list[ApiRoute]:
             body="matching-run-create",
             ok="202",
             response="matching-run",
+            location="/v1/matching-runs/{id}",
         ),
         ApiRoute(
             "GET",

@@ -77,7 +77,18 @@ _ERROR_TEXT = {
 }
 
 
-_BODY_TYPE = {"application/json": "object", "text/html": "string"}
+_BODY_TYPE = {
+    "application/json": "object",
+    "application/geo+json": "object",
+    "text/html": "string",
+    "text/event-stream": "string",
+}
+SSE_STREAM_DESCRIPTION = (
+    "Server-Sent Events (text/event-stream). Each event is three lines and a blank one: "
+    "`id: <Event.id>`, `event: <Event.kind>`, `data: <the Event as one line of JSON>`. "
+    "Lines starting with `:` are comments (sent when connected and as keep-alives); "
+    "`retry:` is the reconnection delay in milliseconds. The stream does not end by itself."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +108,17 @@ class ApiRoute:
     public: bool = False
     media_type: str = "application/json"
     response: str | None = None
-    """The answer's schema in ``schemas/responses/`` (a page of them if ``page``)."""
+    """The answer's schema in ``schemas/responses/`` (a page of them if ``page``; for an event
+    stream, the schema of each event's data)."""
     page: bool = False
+    params: Sequence[dict[str, Any]] = ()
+    """More OpenAPI parameter objects: path parameters that are not UUIDs (a path parameter
+    given here replaces the default), and query or header parameters of this route alone."""
+    idempotent: bool = False
+    """Whether the operation honours ``Idempotency-Key`` (retry-safe creation)."""
+    location: str | None = None
+    """The created resource's URL, e.g. ``/v1/people/{id}`` (``{id}`` is the answer's id); the
+    answer then carries it as ``Location``."""
 
 
 def _schema_name(file_stem: str) -> str:
@@ -123,6 +143,101 @@ def _rewrite_refs(node: Any, base: str) -> Any:
     return node
 
 
+def _success(route: ApiRoute) -> dict[str, Any]:
+    """The documented success answer: its body (none for 204) and its ``Location``."""
+    answer: dict[str, Any] = {"description": "Success"}
+    if route.location is not None:
+        answer["description"] = "Created; Location is its URL"
+        if route.ok == "202":
+            answer["description"] = "Accepted; Location is the URL to poll"
+        answer["headers"] = {
+            "Location": {
+                "description": f"The resource's URL: {route.location}",
+                "required": True,
+                "schema": {"type": "string", "format": "uri-reference"},
+            }
+        }
+    if route.ok == "204":
+        return answer
+    media: dict[str, Any] = {"schema": {"type": _BODY_TYPE[route.media_type]}}
+    if route.media_type == "text/event-stream":
+        media["schema"]["description"] = SSE_STREAM_DESCRIPTION
+        if route.response is not None:
+            # OpenAPI 3.1 has no schema for the items of a stream (3.2 adds ``itemSchema``);
+            # this extension has 3.2's form, so each event's data is still documented.
+            media["x-itemSchema"] = {
+                "type": "object",
+                "properties": {
+                    "id": {
+                        "type": "string",
+                        "description": "Event.id; send it back as Last-Event-ID when reconnecting",
+                    },
+                    "event": {"type": "string", "description": "Event.kind"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {
+                            "$ref": f"#/components/schemas/{_schema_name(route.response)}"
+                        },
+                    },
+                },
+                "required": ["id", "event", "data"],
+            }
+    elif route.response is not None:
+        name = _schema_name(route.response) + ("Page" if route.page else "")
+        media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+    answer["content"] = {route.media_type: media}
+    return answer
+
+
+def _webhooks() -> dict[str, Any]:
+    """What a subscribed app back end receives (``POST /v1/webhooks``)."""
+    return {
+        "event": {
+            "post": {
+                "operationId": "webhook_event",
+                "summary": "One event, posted to each subscription it concerns",
+                "description": "Sent for each event of the subscribed community (its "
+                "`payload.community_id`) or person. Answer 2xx within the timeout; anything "
+                "else is retried with exponential back-off and then listed as dead "
+                "(GET /v1/webhook-deliveries?status=dead).",
+                "tags": ["events"],
+                "parameters": [
+                    {
+                        "name": "Maas-Signature",
+                        "in": "header",
+                        "required": True,
+                        "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+                        '"<t>.<body>" with the subscription\'s secret>',
+                        "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+                    },
+                    {
+                        "name": "Maas-Event-Id",
+                        "in": "header",
+                        "required": True,
+                        "description": "The event's id (the same event may arrive again)",
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    },
+                    {
+                        "name": "Maas-Delivery-Id",
+                        "in": "header",
+                        "required": True,
+                        "description": "This delivery's id (for a replay)",
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}
+                    },
+                },
+                "responses": {"2XX": {"description": "Received"}},
+            }
+        }
+    }
+
+
 def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 document of these routes."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
@@ -130,7 +245,7 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
         name = _schema_name(stem)
         body = {k: v for k, v in copy.deepcopy(schema).items() if k != "$schema"}
         schemas[name] = _rewrite_refs(body, f"#/components/schemas/{name}")
-    for stem in sorted(registry.responses):
+    for stem in sorted({r.response for r in routes if r.page and r.response is not None}):
         name = _schema_name(stem)
         schemas[name + "Page"] = {
             "type": "object",
@@ -150,21 +265,26 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             "description": f"Allowed for: {route.roles}.",
             "tags": [route.tag],
         }
+        given = {(p["in"], p["name"]): p for p in route.params}
         params: list[dict[str, Any]] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "format": "uuid"},
-            }
+            given.get(
+                ("path", name),
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                },
+            )
             for name in re.findall(r"\{(\w+)\}", route.path)
         ]
+        params += [p for p in route.params if p["in"] != "path"]
         for name in route.query:
             schema = dict(LIST_PARAMETERS[name])
             if name == "status" and route.statuses:
                 schema["enum"] = list(route.statuses)
             params.append({"name": name, "in": "query", "required": False, "schema": schema})
-        if route.method == "POST" and not route.public:
+        if route.idempotent:
             params.append(
                 {
                     "name": "Idempotency-Key",
@@ -186,14 +306,7 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
                     }
                 },
             }
-        ok_schema: dict[str, Any] = {"type": _BODY_TYPE[route.media_type]}
-        if route.response is not None:
-            name = _schema_name(route.response) + ("Page" if route.page else "")
-            ok_schema = {"$ref": f"#/components/schemas/{name}"}
-        ok_content = (
-            {} if route.ok == "204" else {"content": {route.media_type: {"schema": ok_schema}}}
-        )
-        responses: dict[str, Any] = {route.ok: {"description": "Success", **ok_content}}
+        responses: dict[str, Any] = {route.ok: _success(route)}
         if not route.public:
             problem = {"$ref": "#/components/schemas/Problem"}
             for status, text in _ERROR_TEXT.items():
@@ -213,12 +326,15 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             "title": "maas — rural ridesharing API",
             "version": API_VERSION,
             "description": "Ride offers of volunteer drivers, ride requests of village riders, "
-            "communities, meeting points, people and matches. Times are RFC 3339; answers are "
-            "in UTC. Errors are RFC 9457 problem documents.",
+            "communities, meeting points, people and matches; every change as an event on each "
+            "person's stream (GET /v1/me/events) and as signed webhook deliveries (see "
+            "webhooks). Times are RFC 3339; answers are in UTC. A 201 gives the created "
+            "resource's URL in Location. Errors are RFC 9457 problem documents.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "security": [{"bearer": []}],
         "paths": paths,
+        **({"webhooks": _webhooks()} if "event" in registry.responses else {}),
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -270,6 +386,10 @@ def render_html(document: dict[str, Any]) -> str:
     for path, methods in document["paths"].items():
         for method, op in methods.items():
             by_tag.setdefault(op["tags"][0], []).append((method.upper(), path, op))
+    for name, methods in document.get("webhooks", {}).items():
+        for method, op in methods.items():
+            where = f"(webhook '{name}': to your subscription's url)"
+            by_tag.setdefault(op["tags"][0], []).append((method.upper(), where, op))
     for tag, ops in by_tag.items():
         parts.append(f"<h2>{e(tag)}</h2>")
         for method, path, op in ops:
@@ -297,16 +417,25 @@ def render_html(document: dict[str, Any]) -> str:
             for code, answer in op["responses"].items():
                 if not code.startswith("2"):
                     continue
-                for media in answer.get("content", {}).values():
-                    ref = media["schema"].get("$ref")
+                for kind, media in answer.get("content", {}).items():
+                    if "x-itemSchema" in media:
+                        parts.append(f"<p>{e(media['schema'].get('description', ''))}</p>")
+                    item = media.get("x-itemSchema", {}).get("properties", {}).get("data", {})
+                    ref = media["schema"].get("$ref") or item.get("contentSchema", {}).get("$ref")
                     if ref:
                         name = ref.rsplit("/", 1)[-1]
                         schema = document["components"]["schemas"][name]
+                        what = f"each event's data: {name}" if item else name
                         parts.append(
-                            f"<details><summary>Answer {e(code)}: {e(name)}</summary><pre>"
+                            f"<details><summary>Answer {e(code)} ({e(kind)}), {e(what)}"
+                            "</summary><pre>"
                         )
                         parts.append(e(json.dumps(schema, indent=2, ensure_ascii=False)))
                         parts.append("</pre></details>")
+                for header, spec in answer.get("headers", {}).items():
+                    parts.append(
+                        f"<p>Header <code>{e(header)}</code>: {e(spec['description'])}</p>"
+                    )
             statuses = ", ".join(
                 f"{code} {resp['description']}" for code, resp in op["responses"].items()
             )

@@ -487,6 +487,7 @@ def api_routes() -> list[ApiRoute]:
             response="whatif-run",
             body="whatif-create",
             ok="202",
+            location="/v1/whatif-runs/{id}",
         ),
         ApiRoute(
             "GET",

@@ -26,6 +26,7 @@ from maas.http.common import (
     read_body,
     utc,
 )
+from maas.http.location import located
 from maas.http.matches import match_json
 from maas.http.rides import offer_json, request_json
 from maas.store import communities, matches, people, rides
@@ -129,7 +130,7 @@ async def create_person(request: web.Request) -> web.Response:
         )
         return 201, person_json(created)
 
-    return await idempotent(request, who, body, action)
+    return located(await idempotent(request, who, body, action), "/v1/people/{id}")
 
 
 async def list_people(request: web.Request) -> web.Response:
@@ -199,9 +200,10 @@ async def create_token(request: web.Request) -> web.Response:
         return 201, {**token_json(token), "secret": secret}
 
     # The secret is never stored, not even in the idempotency record: a replay omits it.
-    return await idempotent(
+    answer = await idempotent(
         request, who, body, action, stored_form=lambda payload: {**payload, "secret": None}
     )
+    return located(answer, "/v1/tokens/{id}")
 
 
 async def list_tokens(request: web.Request) -> web.Response:

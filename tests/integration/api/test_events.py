@@ -21,12 +21,16 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft202012Validator
 from support.api_bodies import request_body
 from support.api_world import Actor, ApiClient, World
 
 from maas import appkeys, db
-from maas.app import create_app
-from maas.notify import SIGNATURE_HEADER, EventHub, verify
+from maas.app import api_routes, create_app
+from maas.http.openapi import build_document
+from maas.notify import SIGNATURE_HEADER, EventHub, event_json, verify
+from maas.planning import fallback
+from maas.schemas import SchemaRegistry, format_checker
 from maas.settings import Settings
 from maas.store import events, people
 
@@ -374,3 +378,217 @@ async def test_an_event_committed_late_with_a_lower_id_is_still_sent(
             assert slow_event["id"] < fast["id"]
         finally:
             stream.close()
+
+
+# ---- the documented contract: what the stream, the webhook API and the events look like ----
+
+
+@pytest.fixture(scope="module")
+def components() -> dict[str, Any]:
+    return build_document(api_routes(), SchemaRegistry())["components"]  # type: ignore[no-any-return]
+
+
+def conforms(components: dict[str, Any], name: str, instance: Any) -> None:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+    validator = Draft202012Validator(schema, format_checker=format_checker())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
+    assert not errors, (instance, errors)
+
+
+async def read_frame(response: aiohttp.ClientResponse) -> tuple[dict[str, str], dict[str, Any]]:
+    """The next event's SSE fields and its data, as sent."""
+    fields: dict[str, str] = {}
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), TIMEOUT_S)).decode()
+        assert line, "the stream ended"
+        line = line.rstrip("\n")
+        if line == "" and "data" in fields:
+            return fields, json.loads(fields["data"])
+        if line and not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+
+
+async def test_the_stream_sends_the_documented_events(
+    live: ApiClient, world: World, someone: Actor, components: dict[str, Any]
+) -> None:
+    r = await live.post("/v1/requests", json=request_body(), headers=someone.headers)
+    assert r.status == 201, await r.text()
+    request_id = (await r.json())["id"]
+    r = await live.post(f"/v1/requests/{request_id}/cancel", headers=someone.headers)
+    assert r.status == 200, await r.text()
+    # Resuming from 0 sends every event of this (new) person: its two.
+    stream = await open_stream(live, someone, last_event_id=0)
+    try:
+        for kind in ("request.created", "request.cancelled"):
+            fields, data = await read_frame(stream)
+            conforms(components, "Event", data)
+            assert (fields["event"], fields["id"]) == (kind, str(data["id"]))
+            assert data["kind"] == kind
+            assert data["payload"] == {"community_id": str(world.west), "request_id": request_id}
+    finally:
+        stream.close()
+
+
+async def test_the_stream_refuses_what_the_document_says(live: ApiClient, someone: Actor) -> None:
+    r = await live.get("/v1/me/events")
+    assert r.status == 401
+    assert r.content_type == "application/problem+json"
+    for bad in ("abc", "-1", str(2**63)):
+        r = await live.get("/v1/me/events", headers={**someone.headers, "Last-Event-ID": bad})
+        assert (r.status, (await r.json())["field"]) == (422, "Last-Event-ID"), bad
+    r = await live.get("/v1/me/events", params={"last_event_id": "x"}, headers=someone.headers)
+    assert r.status == 422
+
+
+async def test_every_change_writes_a_documented_event(
+    client: ApiClient, world: World, api_conn: asyncpg.Connection, components: dict[str, Any]
+) -> None:
+    """Each trigger of migration 0006 and each event the service records itself, written in
+    one transaction that is rolled back, in the form the stream and the webhooks send."""
+    from support.api_bodies import offer_body
+
+    rider, driver = world["rider_west"], world["driver_west"]
+    r = await client.post("/v1/requests", json=request_body(), headers=rider.headers)
+    request_id = uuid.UUID((await r.json())["id"])
+    depart = datetime.fromisoformat((await r.json())["depart_earliest"].replace("Z", "+00:00"))
+    r = await client.post("/v1/offers", json=offer_body(), headers=driver.headers)
+    offer_id = uuid.UUID((await r.json())["id"])
+    conn = api_conn
+    first_id = await conn.fetchval("SELECT coalesce(max(id), 0) FROM event")
+
+    async def new_match() -> uuid.UUID:
+        match_id: uuid.UUID = await conn.fetchval(
+            "INSERT INTO match (offer_id, occurrence_date, departure_at, community_id)"
+            " VALUES ($1, current_date + 1, now() + interval '1 day', $2) RETURNING id",
+            offer_id,
+            world.west,
+        )
+        await conn.execute(
+            "INSERT INTO match_rider (match_id, request_id) VALUES ($1, $2)", match_id, request_id
+        )
+        await conn.execute(
+            "INSERT INTO match_stop (match_id, seq, request_id, kind, position, planned_at)"
+            " VALUES ($1, 0, $2, 'pickup', ST_SetSRID(ST_MakePoint(8.83, 48.59), 4326),"
+            " now() + interval '1 day')",
+            match_id,
+            request_id,
+        )
+        return match_id
+
+    withdrawn = await new_match()
+    await conn.execute("DELETE FROM match WHERE id = $1", withdrawn)  # a later run replaced it
+    match_id = await new_match()
+    await conn.execute("UPDATE match SET driver_status = 'accepted' WHERE id = $1", match_id)
+    await conn.execute("UPDATE match_rider SET status = 'accepted' WHERE match_id = $1", match_id)
+    await conn.execute("UPDATE match SET status = 'confirmed' WHERE id = $1", match_id)
+    await conn.execute(
+        "UPDATE match SET departure_at = departure_at + interval '5 min' WHERE id = $1", match_id
+    )
+    await conn.execute(
+        "UPDATE match_stop SET planned_at = planned_at + interval '5 min' WHERE match_id = $1",
+        match_id,
+    )
+    await conn.execute("UPDATE match SET status = 'cancelled' WHERE id = $1", match_id)
+    await conn.execute("UPDATE ride_offer SET status = 'cancelled' WHERE id = $1", offer_id)
+    # The cut-off notice, as the scheduler's tick records it.
+    await fallback.tell_community(conn, world.west, depart - timedelta(minutes=1))
+
+    seen: set[str] = set()
+    for person in (rider.id, driver.id):
+        for event in await events.events_after(conn, person, first_id, limit=1000):
+            conforms(components, "Event", event_json(event))
+            seen.add(event.kind)
+    assert {
+        "offer.cancelled",
+        "match.proposed",
+        "match.withdrawn",
+        "match.driver_accepted",
+        "match.rider_accepted",
+        "match.confirmed",
+        "match.time_changed",
+        "match.cancelled",
+        "request.no_driver_found",
+    } <= seen
+
+
+async def test_every_status_has_a_documented_event_kind(
+    api_conn: asyncpg.Connection, components: dict[str, Any]
+) -> None:
+    """The triggers name events after the database's statuses: each one is documented."""
+    kinds = [v["properties"]["kind"] for v in components["schemas"]["Event"]["oneOf"]]
+    documented = {k for kind in kinds for k in kind.get("enum", [kind.get("const")])}
+    rows = await api_conn.fetch(
+        "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
+        " WHERE t.typname IN ('match_status', 'party_status', 'ride_status')"
+    )
+    expected = {"request.created", "offer.created", "match.withdrawn", "match.time_changed"}
+    for row in rows:
+        label = row["enumlabel"]
+        if row["typname"] == "match_status":
+            expected.add(f"match.{label}")
+        elif row["typname"] == "party_status":
+            expected |= {f"match.driver_{label}", f"match.rider_{label}"}
+        elif label != "open":  # a request or offer is created open and never reopened
+            expected |= {f"request.{label}", f"offer.{label}"}
+    assert expected - documented == set()
+
+
+async def test_webhook_answers_follow_their_schemas(
+    live: ApiClient, world: World, conn: asyncpg.Connection, components: dict[str, Any]
+) -> None:
+    op = world["op_west"].headers
+    body = {"url": "http://127.0.0.1:9/hook", "secret": SECRET, "community_id": str(world.west)}
+    key = {**op, "Idempotency-Key": f"hook-{uuid.uuid4()}"}
+    r = await live.post("/v1/webhooks", json=body, headers=key)
+    assert r.status == 201, await r.text()
+    hook = await r.json()
+    conforms(components, "Webhook", hook)
+    assert "secret" not in hook
+    again = await live.post("/v1/webhooks", json=body, headers=key)  # a retried POST
+    assert (again.status, (await again.json())["id"]) == (201, hook["id"])
+    for status in ("dead", "pending", "delivered"):
+        r = await live.get("/v1/webhook-deliveries", params={"status": status}, headers=op)
+        assert r.status == 200
+        conforms(components, "WebhookDeliveryPage", await r.json())
+    await conn.execute("UPDATE webhook SET active = false WHERE id = $1", uuid.UUID(hook["id"]))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "ftp://example.org/x"}, "url"),
+        ({"url": "HTTP://example.org/x"}, "url"),  # the database takes lower-case schemes only
+        ({"url": "http://[::1/x"}, "url"),
+        ({"url": "http://exa mple.org/x"}, "url"),
+        ({"secret": "a\x00" * 10}, "secret"),
+        ({"person_id": "9b2f4f59-3f5e-4b8e-a1c7-2f3c7c1e7f11"}, "community_id"),  # both
+        ({"community_id": None}, "community_id"),  # neither
+        ({"colour": "red"}, "colour"),
+        ({"person_id": "not-a-uuid", "community_id": None}, "person_id"),
+    ],
+)
+async def test_a_bad_subscription_names_its_field(
+    live: ApiClient, world: World, body: dict[str, Any], field: str
+) -> None:
+    valid = {"url": "http://127.0.0.1:9/hook", "secret": SECRET, "community_id": str(world.west)}
+    sent = {k: v for k, v in {**valid, **body}.items() if v is not None}
+    r = await live.post("/v1/webhooks", json=sent, headers=world["admin"].headers)
+    assert r.status == 422, await r.text()
+    assert (await r.json())["field"] == field
+
+
+async def test_delivery_list_and_replay_refusals(live: ApiClient, world: World) -> None:
+    admin = world["admin"].headers
+    for params, field in (
+        ({"cursor": "x"}, "cursor"),
+        ({"cursor": str(2**63)}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"status": "lost"}, "status"),
+        ({"kind": "x"}, "kind"),
+    ):
+        r = await live.get("/v1/webhook-deliveries", params=params, headers=admin)
+        assert (r.status, (await r.json())["field"]) == (422, field), params
+    for delivery_id in ("x", "0", str(2**63)):
+        r = await live.post(f"/v1/webhook-deliveries/{delivery_id}/replay", headers=admin)
+        assert r.status == 404, delivery_id

@@ -62,3 +62,35 @@ async def test_answers_follow_the_schemas(
     check(components, "Export", await r.json())
     r = await client.post(f"/v1/people/{world['both_west'].id}/tokens", json={}, headers=driver)
     check(components, "Token", await r.json())
+
+
+async def test_map_geojson_follows_the_schemas(
+    client: ApiClient, world: World, components: dict[str, Any]
+) -> None:
+    rider = world["rider_west"].headers
+    for detail in ("major", "all"):
+        r = await client.get(
+            f"/v1/regions/{world.region}/roads.geojson", params={"detail": detail}, headers=rider
+        )
+        assert r.content_type == "application/geo+json"
+        check(components, "RoadsGeojson", await r.json())
+    r = await client.get("/v1/communities.geojson", headers=rider)
+    assert r.content_type == "application/geo+json"
+    villages = await r.json()
+    check(components, "CommunitiesGeojson", villages)
+    assert {f["properties"]["name"] for f in villages["features"]} >= {"Westdorf", "Ostdorf"}
+
+
+async def test_map_geojson_refusals(client: ApiClient, world: World) -> None:
+    rider = world["rider_west"].headers
+    for name in ("Testland", "a%00b", "-x", "atlantis"):  # not a region name, or none imported
+        r = await client.get(f"/v1/regions/{name}/roads.geojson", headers=rider)
+        assert (r.status, r.content_type) == (404, "application/problem+json"), name
+    url = f"/v1/regions/{world.region}/roads.geojson"
+    for params, field in (({"detail": "some"}, "detail"), ({"zoom": "3"}, "zoom")):
+        r = await client.get(url, params=params, headers=rider)
+        assert (r.status, (await r.json())["field"]) == (422, field)
+    r = await client.get("/v1/communities.geojson", params={"zoom": "3"}, headers=rider)
+    assert (r.status, (await r.json())["field"]) == (422, "zoom")
+    assert (await client.get(url)).status == 401
+    assert (await client.get("/v1/communities.geojson")).status == 401

@@ -19,6 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -29,12 +30,17 @@ from maas.http.openapi import build_document
 from maas.schemas import SchemaRegistry
 from maas.settings import Settings
 
-schema = schemathesis.openapi.from_dict(build_document(api_routes(), SchemaRegistry()))
+# The event stream never ends, so no generated request to it would ever get a whole answer to
+# check; tests/integration/api/test_events.py opens it, resumes it and checks its refusals.
+schema = schemathesis.openapi.from_dict(build_document(api_routes(), SchemaRegistry())).exclude(
+    method="GET", path="/v1/me/events"
+)
 # Valid and invalid inputs alike must never cause a 5xx. (Whether each invalid input is
 # refused is not checked here: in a query string an invalid value often serialises to a valid
 # one, e.g. the array ["0","0","0","0"] and the string "0,0,0,0" for bbox; the explicit
 # validation tests cover refusals.)
 schema.config.generation.update(modes=list(GenerationMode))
+LOCAL_URL = "http://127.0.0.1:9/discard"
 
 
 class ThreadServer:
@@ -98,6 +104,13 @@ def test_api_conforms(
 ) -> None:
     if case.method.upper() == "DELETE" and case.path == "/v1/me":
         return  # deleting the admin would end the run's authentication
+    # A subscription the run creates must never make a later test's webhook sender post to a
+    # generated host: every URL that could be accepted goes to the discard port instead.
+    body = case.body
+    if case.path == "/v1/webhooks" and isinstance(body, dict):
+        url = body.get("url")
+        if isinstance(url, str) and url.startswith("http"):
+            case.body = {**body, "url": LOCAL_URL}
     case.call_and_validate(
         base_url=base_url,
         headers=admin_headers,
@@ -105,6 +118,7 @@ def test_api_conforms(
             not_a_server_error,
             status_code_conformance,
             content_type_conformance,
+            response_headers_conformance,
             response_schema_conformance,
         ],
     )

@@ -6,11 +6,14 @@ import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 
-from maas.app import api_routes
+from maas import appkeys
+from maas.app import api_routes, create_app
 from maas.errors import InputError
 from maas.http.openapi import build_document, dumps, render_html
 from maas.schemas import SCHEMA_DIR, SchemaRegistry
+from maas.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +100,84 @@ def test_docs_page_is_self_contained() -> None:
         f">{path}<" in page.replace("<code>", ">").replace("</code>", "<") for path in doc["paths"]
     )
     json.dumps(doc)  # serialisable
+
+
+NOT_IN_THE_DOCUMENT = {
+    "/healthz": "a liveness probe for orchestrators (README), not part of the API",
+    "/readyz": "a readiness probe for orchestrators (README), not part of the API",
+}
+
+
+def test_every_route_the_app_serves_is_documented() -> None:
+    """Routes added outside the route table (``router.add_get`` somewhere) would be served but
+    missing from the document; only the probes and static files are left out on purpose."""
+    app = create_app(Settings(database_url="postgresql://nobody@/nowhere"), load_roads=False)
+    served = set()
+    for route in app.router.routes():
+        resource = route.resource
+        assert resource is not None
+        if route.method == "HEAD" or isinstance(resource, web.StaticResource):
+            continue  # aiohttp's implicit HEAD of a GET; the dashboard's files
+        if resource.canonical not in NOT_IN_THE_DOCUMENT:
+            served.add((route.method, resource.canonical))
+    document = app[appkeys.OPENAPI]
+    documented = {(m.upper(), path) for path, ops in document["paths"].items() for m in ops}
+    assert served - documented == set(), "served but not in the OpenAPI document"
+    assert documented - served == set(), "in the OpenAPI document but not served"
+    assert {
+        ("GET", "/v1/me/events"),
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhook-deliveries"),
+        ("POST", "/v1/webhook-deliveries/{id}/replay"),
+        ("GET", "/v1/regions/{name}/roads.geojson"),
+        ("GET", "/v1/communities.geojson"),
+    } <= documented
+
+
+NO_LOCATION = {
+    ("POST", "/v1/communities/{id}/params/rollback"): "a parameter version has no URL of its own",
+    ("POST", "/v1/webhooks"): "a subscription has no URL of its own",
+    ("POST", "/v1/webhook-deliveries/{id}/replay"): "202 for the delivery in the path",
+    # TODO(rides): the handlers in maas/http/rides.py are being changed elsewhere; once they
+    # send Location (see maas.http.location.located) these two get location= in the table.
+    ("POST", "/v1/offers"): "pending",
+    ("POST", "/v1/requests"): "pending",
+}
+
+
+def test_created_and_accepted_answers_document_their_location() -> None:
+    doc = build_document(api_routes(), SchemaRegistry())
+    for route in api_routes():
+        if route.ok not in ("201", "202") or (route.method, route.path) in NO_LOCATION:
+            continue
+        assert route.location is not None, f"{route.method} {route.path} gives no Location"
+        header = doc["paths"][route.path][route.method.lower()]["responses"][route.ok]["headers"]
+        assert header["Location"]["required"] is True
+        # The Location is a documented URL of the API that one can read or delete.
+        target = doc["paths"][route.location]
+        assert {"get", "delete"} & set(target), route.location
+
+
+def test_the_event_stream_documents_its_events() -> None:
+    doc = build_document(api_routes(), SchemaRegistry())
+    stream = doc["paths"]["/v1/me/events"]["get"]
+    media = stream["responses"]["200"]["content"]["text/event-stream"]
+    data = media["x-itemSchema"]["properties"]["data"]
+    assert data["contentSchema"] == {"$ref": "#/components/schemas/Event"}
+    assert {p["name"] for p in stream["parameters"]} == {"Last-Event-ID", "last_event_id"}
+    # the webhook deliveries carry the same Event, signed
+    hook = doc["webhooks"]["event"]["post"]
+    assert hook["requestBody"]["content"]["application/json"]["schema"] == data["contentSchema"]
+    assert "Maas-Signature" in {p["name"] for p in hook["parameters"]}
+    page = render_html(doc)
+    assert "each event&#x27;s data: Event" in page
+    assert "request.no_driver_found" in page
+
+
+def test_only_retry_safe_operations_document_an_idempotency_key() -> None:
+    doc = build_document(api_routes(), SchemaRegistry())
+    for route in api_routes():
+        names = {
+            p["name"] for p in doc["paths"][route.path][route.method.lower()].get("parameters", [])
+        }
+        assert ("Idempotency-Key" in names) == route.idempotent, (route.method, route.path)
