@@ -1,22 +1,32 @@
-"""Load run: riders posting ride requests at a fixed rate against a running service on loopback,
-with one connected event stream measuring how long each request's event takes to arrive.
+"""Load run: riders posting ride requests at a fixed rate against a running service, and their
+event streams measuring how long each request's ``request.created`` event takes to arrive.
 
 Usage (a service running on the demo region, e.g. ``make run``)::
 
     .venv/bin/python bench/load.py --base-url http://127.0.0.1:8080 --setup --rate 500 \\
-        --duration 10
+        --duration 10 --clients 2 --server-pid "$(pgrep -of 'maas serve')"
 
-``--setup`` creates a rider with a token in the region's first community (through
-``MAAS_DATABASE_URL``, the service's database); otherwise pass ``--token``. Requests are sent
-open-loop (request ``i`` starts at ``i / rate`` seconds, whether or not earlier ones have
-answered), at most ``--in-flight`` at once (a request that would exceed it counts as
-``dropped``), for at most ``--duration`` seconds and ``--max-requests`` requests. Each POST
-writes a ``request.created`` event in its transaction; the stream's receipt time minus the
-POST's start is the event delivery latency.
+``--setup`` registers ``--riders`` riders with a token each in the region's first community
+(through ``MAAS_DATABASE_URL``, the service's database); ``--tokens FILE`` reuses riders (one
+token a line; ``--setup --tokens FILE`` writes it).
 
-The table: sent, answered 201, errors by kind, achieved rate, latency p50/p95/p99/max of the
-POSTs (target p99 ≤ 50 ms), and the same for event delivery. The baseline in the same run is
-``GET /healthz`` at the same rate (no database), which shows what the loop and loopback cost.
+**Open loop.** Request ``i`` is due at ``t0 + i / rate`` whether or not earlier ones have
+answered; its latency is measured from that *scheduled* time, not from when the client got
+round to sending it, so a client or server that falls behind shows as latency (no coordinated
+omission). ``--clients`` processes share the schedule (client ``k`` sends every request with
+``i % clients == k``, riders split among them) so that one Python process is not the
+bottleneck; each reports its own CPU time and how late it actually sent (``send lag``): a
+client whose CPU is near 100 % or whose send lag grows is measuring itself, not the server.
+
+Each rider's app has its event stream open (``GET /v1/me/events``); the delivery latency of a
+request is its event's arrival on the stream minus the request's scheduled time.
+
+The table: sent, answered (2xx), errors (by kind below), achieved rate (answers per second
+over the run), latency p50/p95/p99/max. The baseline in the same run is ``GET /healthz`` at the
+same rate (no database, no body), which shows what the loop, loopback and the clients cost.
+With ``--server-pid`` (the service, or its supervisor: its children are counted too) and
+``--postgres`` (backends of the service's database on this machine) the CPU time each spent
+per POST is shown as well. The target: POST p99 ≤ 50 ms at 500/s.
 """
 
 from __future__ import annotations
@@ -24,13 +34,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import multiprocessing
+import os
+import resource
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -38,6 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ZOB = {"lon": 8.864753, "lat": 48.594337}  # Herrenberg bus station
 STADTHALLE = {"lon": 8.870287, "lat": 48.598309}
+START_DELAY_S = 1.0
+"""Between telling the clients the start time and the first request (their connections and
+streams open meanwhile)."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,25 +64,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def setup_rider() -> str:
-    """A rider with a token in the region's first community; the token's secret."""
+async def setup_riders(count: int) -> list[str]:
+    """``count`` riders with a token each in the region's first community; their secrets."""
     from maas import db
     from maas.settings import Settings
     from maas.store import people
 
     settings = Settings.from_env()
+    secrets = []
     async with db.connection(settings) as conn:
         community = await conn.fetchval(
             "SELECT id FROM community WHERE region = $1 ORDER BY created_at LIMIT 1",
             settings.region,
         )
-        person = await people.create_person(
-            conn, name="Load Rider", home_community_id=community, is_rider=True
-        )
-        _, secret = await people.create_token(
-            conn, person.id, label="bench/load.py", expires_at=datetime.now(UTC) + timedelta(1)
-        )
-    return secret
+        for i in range(count):
+            person = await people.create_person(
+                conn, name=f"Load Rider {i}", home_community_id=community, is_rider=True
+            )
+            _, secret = await people.create_token(
+                conn, person.id, label="bench/load.py", expires_at=datetime.now(UTC) + timedelta(2)
+            )
+            secrets.append(secret)
+    return secrets
 
 
 def request_body(i: int) -> dict[str, Any]:
@@ -79,163 +99,306 @@ def request_body(i: int) -> dict[str, Any]:
     }
 
 
-class Stream:
-    """The poster's event stream: arrival time of each request's ``request.created`` event."""
+@dataclass
+class Plan:
+    """What one client process does; times are ``time.monotonic()``, which is one clock for
+    every process of the machine."""
 
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.ready = asyncio.Event()
-
-    async def run(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout()) as r:
-            r.raise_for_status()
-            self.ready.set()
-            async for raw in r.content:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("data: "):
-                    event = json.loads(line[6:])
-                    if event["kind"] == "request.created":
-                        self.arrived[event["payload"]["request_id"]] = time.perf_counter()
+    base_url: str
+    method: str
+    path: str
+    rate: float
+    count: int
+    client: int
+    clients: int
+    t0: float
+    tokens: list[str]
+    connections: int
+    timeout_s: float
+    streams: bool
 
 
-async def blast(
-    session: aiohttp.ClientSession,
-    *,
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    rate: float,
-    duration_s: float,
-    max_requests: int,
-    in_flight: int,
-    body: bool,
-) -> dict[str, Any]:
-    latencies_ms: list[float] = []
-    errors: Counter[str] = Counter()
-    started_at: dict[str, float] = {}
-    busy = 0
-    tasks = []
+@dataclass
+class Outcome:
+    latencies_ms: list[float] = field(default_factory=list)
+    delivery_ms: list[float] = field(default_factory=list)
+    send_lag_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    last_answer: float = 0.0
+    missing_events: int = 0
+    cpu_s: float = 0.0
 
-    async def one(i: int) -> None:
-        nonlocal busy
-        t = time.perf_counter()
-        try:
-            kwargs: dict[str, Any] = {"headers": headers}
+
+async def _stream(
+    session: aiohttp.ClientSession, url: str, token: str, arrived: dict[str, float], ready: Any
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout()) as r:
+        r.raise_for_status()
+        ready()
+        async for raw in r.content:
+            if raw.startswith(b"data: "):
+                event = json.loads(raw[6:])
+                if event["kind"] == "request.created":
+                    arrived[event["payload"]["request_id"]] = time.monotonic()
+
+
+async def _run_client(plan: Plan) -> Outcome:
+    out = Outcome()
+    mine = range(plan.client, plan.count, plan.clients)
+    connector = aiohttp.TCPConnector(limit=plan.connections)
+    timeout = aiohttp.ClientTimeout(total=plan.timeout_s)
+    arrived: dict[str, float] = {}
+    due_of: dict[str, float] = {}
+    url = plan.base_url + plan.path
+    body = plan.method == "POST"
+    headers = [{"Authorization": f"Bearer {t}"} for t in plan.tokens]
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        stream_tasks = []
+        if plan.streams:
+            opened = asyncio.Semaphore(0)
+            stream_tasks = [
+                asyncio.create_task(
+                    _stream(session, plan.base_url + "/v1/me/events", t, arrived, opened.release)
+                )
+                for t in plan.tokens
+            ]
+            for _ in stream_tasks:
+                await asyncio.wait_for(opened.acquire(), 30)
+
+        async def one(i: int, due: float) -> None:
+            out.send_lag_ms.append((time.monotonic() - due) * 1000)
+            kwargs: dict[str, Any] = {"headers": headers[i % len(headers)] if body else {}}
             if body:
                 kwargs["json"] = request_body(i)
-            async with session.request(method, url, **kwargs) as r:
-                data = await r.read()
-                elapsed = (time.perf_counter() - t) * 1000
-                if r.status >= 400:
-                    errors[f"http {r.status}"] += 1
-                else:
-                    latencies_ms.append(elapsed)
+            try:
+                async with session.request(plan.method, url, **kwargs) as r:
+                    data = await r.read()
+                    now = time.monotonic()
+                    if r.status >= 400:
+                        out.errors[f"http {r.status}"] += 1
+                        return
+                    out.latencies_ms.append((now - due) * 1000)
+                    out.last_answer = max(out.last_answer, now)
                     if body:
-                        started_at[json.loads(data)["id"]] = t
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            errors[type(exc).__name__] += 1
-        finally:
-            busy -= 1
+                        due_of[json.loads(data)["id"]] = due
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                out.errors[type(exc).__name__] += 1
 
-    t0 = time.perf_counter()
-    sent = 0
-    while sent < max_requests:
-        due = t0 + sent / rate
-        now = time.perf_counter()
-        if due - t0 > duration_s:
-            break
-        if due > now:
-            await asyncio.sleep(due - now)
-        if busy >= in_flight:
-            errors["dropped (too many in flight)"] += 1
-        else:
-            busy += 1
-            tasks.append(asyncio.create_task(one(sent)))
-        sent += 1
-    await asyncio.gather(*tasks)
-    wall_s = time.perf_counter() - t0
-    return {
-        "sent": sent,
-        "ok": len(latencies_ms),
-        "errors": dict(errors),
-        "rate": sent / wall_s,
-        "latencies_ms": latencies_ms,
-        "started_at": started_at,
-    }
+        cpu0 = _own_cpu_s()
+        tasks = []
+        for i in mine:
+            due = plan.t0 + i / plan.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+            out.sent += 1
+        await asyncio.gather(*tasks)
+        if plan.streams:
+            for _ in range(100):  # up to 10 s for the last events
+                if set(due_of) <= set(arrived):
+                    break
+                await asyncio.sleep(0.1)
+        out.cpu_s = _own_cpu_s() - cpu0
+        for task in stream_tasks:
+            task.cancel()
+        await asyncio.gather(*stream_tasks, return_exceptions=True)
+    out.delivery_ms = [(arrived[rid] - due) * 1000 for rid, due in due_of.items() if rid in arrived]
+    out.missing_events = len(due_of) - len(out.delivery_ms)
+    return out
 
 
-def row(name: str, res: dict[str, Any], values: list[float]) -> str:
-    p = [percentile(values, q) for q in (50, 95, 99)]
-    worst = max(values) if values else float("nan")
-    errors = sum(res["errors"].values())
-    return (
-        f"| {name} | {res['sent']} | {res['ok']} | {errors} | {res['rate']:.0f} | "
-        f"{p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} | {worst:.1f} |"
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _client_main(plan: Plan, results: Any) -> None:
+    results.put((plan.client, asyncio.run(_run_client(plan))))
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its living descendants (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo.extend(int(c) for c in children)
+        except OSError:
+            continue
+    return total
+
+
+def _postgres_cpu_s(database: str) -> float:
+    """CPU seconds of this machine's PostgreSQL backends connected to ``database``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    marker = f" {database} ".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+            if not title.startswith(b"postgres: ") or marker not in title:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class Phase:
+    name: str
+    sent: int
+    outcomes: list[Outcome]
+    wall_s: float
+    server_cpu_s: float | None
+    postgres_cpu_s: float | None
+
+    def latencies(self) -> list[float]:
+        return [v for o in self.outcomes for v in o.latencies_ms]
+
+    def row(self, values: list[float] | None = None, name: str | None = None) -> str:
+        values = self.latencies() if values is None else values
+        p = [percentile(values, q) for q in (50, 95, 99)]
+        worst = max(values) if values else float("nan")
+        errors = sum(sum(o.errors.values()) for o in self.outcomes)
+        ok = len(self.latencies())
+        return (
+            f"| {name or self.name} | {self.sent} | {ok} | {errors} | {ok / self.wall_s:.0f} | "
+            f"{p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} | {worst:.1f} |"
+        )
+
+
+def run_phase(
+    args: argparse.Namespace, name: str, method: str, path: str, tokens: list[str]
+) -> Phase:
+    count = min(args.max_requests, int(args.rate * args.duration))
+    t0 = time.monotonic() + START_DELAY_S + (0.5 * len(tokens) / 100 if method == "POST" else 0)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = []
+    for k in range(args.clients):
+        plan = Plan(
+            base_url=args.base_url,
+            method=method,
+            path=path,
+            rate=args.rate,
+            count=count,
+            client=k,
+            clients=args.clients,
+            t0=t0,
+            tokens=tokens[k :: args.clients],
+            connections=args.connections,
+            timeout_s=args.timeout_s,
+            streams=method == "POST" and not args.no_streams,
+        )
+        proc = ctx.Process(target=_client_main, args=(plan, results), daemon=True)
+        proc.start()
+        procs.append(proc)
+    while time.monotonic() < t0:
+        time.sleep(0.01)
+    server0 = _tree_cpu_s(args.server_pid) if args.server_pid else None
+    pg0 = _postgres_cpu_s(args.postgres) if args.postgres else None
+    outcomes = [results.get()[1] for _ in procs]
+    for proc in procs:
+        proc.join()
+    end = max((o.last_answer for o in outcomes), default=t0 + args.duration)
+    wall = max(end - t0, count / args.rate)
+    server_cpu = _tree_cpu_s(args.server_pid) - server0 if server0 is not None else None
+    pg_cpu = _postgres_cpu_s(args.postgres) - pg0 if pg0 is not None else None
+    return Phase(name, count, outcomes, wall, server_cpu, pg_cpu)
+
+
+def report(args: argparse.Namespace, phases: list[Phase]) -> None:
+    print(
+        f"rate {args.rate:g}/s for {args.duration:g} s, {args.clients} client process(es), "
+        f"{args.riders} riders\n"
     )
-
-
-async def main(args: argparse.Namespace) -> None:
-    token = args.token or await setup_rider()
-    headers = {"Authorization": f"Bearer {token}"}
-    connector = aiohttp.TCPConnector(limit=args.in_flight + 2)
-    timeout = aiohttp.ClientTimeout(total=args.timeout_s)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        stream = Stream()
-        stream_task = asyncio.create_task(
-            stream.run(session, args.base_url + "/v1/me/events", headers)
-        )
-        await asyncio.wait_for(stream.ready.wait(), 10)
-        common = {
-            "rate": args.rate,
-            "duration_s": args.duration,
-            "max_requests": args.max_requests,
-            "in_flight": args.in_flight,
-        }
-        base = await blast(
-            session, method="GET", url=args.base_url + "/healthz", headers={}, body=False, **common
-        )
-        posts = await blast(
-            session,
-            method="POST",
-            url=args.base_url + "/v1/requests",
-            headers=headers,
-            body=True,
-            **common,
-        )
-        for _ in range(100):  # up to 10 s for the last events
-            if set(posts["started_at"]) <= set(stream.arrived):
-                break
-            await asyncio.sleep(0.1)
-        stream_task.cancel()
-    delivery_ms = [
-        (stream.arrived[rid] - t) * 1000
-        for rid, t in posts["started_at"].items()
-        if rid in stream.arrived
-    ]
-    missing = len(posts["started_at"]) - len(delivery_ms)
-    print(f"rate {args.rate}/s, at most {args.duration} s and {args.max_requests} requests\n")
-    print("| what | sent | ok | errors | rate/s | p50 ms | p95 ms | p99 ms | max ms |")
+    print("| what | sent | ok | errors | achieved/s | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|")
-    print(row("GET /healthz (baseline)", base, base["latencies_ms"]))
-    print(row("POST /v1/requests", posts, posts["latencies_ms"]))
-    print(row("event delivery (POST start → stream)", posts, delivery_ms))
-    print(f"\nerrors: baseline {base['errors']}, posts {posts['errors']}")
-    print(f"events not received within 10 s: {missing}")
-    if posts["latencies_ms"]:
-        print(f"POST mean {statistics.mean(posts['latencies_ms']):.1f} ms")
+    for phase in phases:
+        print(phase.row())
+        if phase.name.startswith("POST") and not args.no_streams:
+            delivery = [v for o in phase.outcomes for v in o.delivery_ms]
+            print(phase.row(delivery, "event delivery (scheduled → stream)"))
+    print()
+    print(
+        "| what | errors | missing events | client CPU % | send lag p99 ms | server CPU ms/req "
+        "| postgres CPU ms/req |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for phase in phases:
+        errors: Counter[str] = Counter()
+        for o in phase.outcomes:
+            errors.update(o.errors)
+        lag = [v for o in phase.outcomes for v in o.send_lag_ms]
+        cpu = "/".join(f"{100 * o.cpu_s / phase.wall_s:.0f}" for o in phase.outcomes)
+        server = (
+            f"{1000 * phase.server_cpu_s / phase.sent:.2f}"
+            if phase.server_cpu_s is not None
+            else "-"
+        )
+        pg = (
+            f"{1000 * phase.postgres_cpu_s / phase.sent:.2f}"
+            if phase.postgres_cpu_s is not None
+            else "-"
+        )
+        missing = sum(o.missing_events for o in phase.outcomes)
+        print(
+            f"| {phase.name} | {dict(errors) or 0} | {missing} | {cpu} | "
+            f"{percentile(lag, 99):.1f} | {server} | {pg} |"
+        )
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.setup:
+        tokens = asyncio.run(setup_riders(args.riders))
+        if args.tokens:
+            Path(args.tokens).write_text("\n".join(tokens) + "\n")
+    else:
+        tokens = Path(args.tokens).read_text().split()[: args.riders]
+    args.riders = len(tokens)
+    if args.postgres == "":
+        from maas.settings import Settings
+
+        args.postgres = urlsplit(Settings.from_env().database_url).path.lstrip("/")
+    phases = [run_phase(args, "GET /healthz (baseline)", "GET", "/healthz", tokens)]
+    phases.append(run_phase(args, "POST /v1/requests", "POST", "/v1/requests", tokens))
+    report(args, phases)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8080")
-    parser.add_argument("--token", help="a rider's API token (else --setup)")
-    parser.add_argument("--setup", action="store_true", help="create a rider with a token")
+    parser.add_argument("--setup", action="store_true", help="register riders with tokens")
+    parser.add_argument("--tokens", help="a file of riders' tokens, one a line")
+    parser.add_argument("--riders", type=int, default=100, help="riders posting (round robin)")
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds at most")
-    parser.add_argument("--max-requests", type=int, default=5000)
-    parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--connections", type=int, default=100, help="per client process")
     parser.add_argument("--timeout-s", type=float, default=10.0)
+    parser.add_argument("--no-streams", action="store_true", help="no event streams")
+    parser.add_argument("--server-pid", type=int, help="count this process tree's CPU time")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="",
+        help="count the CPU time of this database's local backends (default: the service's)",
+    )
     arguments = parser.parse_args()
-    if not arguments.token and not arguments.setup:
-        parser.error("pass --token or --setup")
-    asyncio.run(main(arguments))
+    if not arguments.tokens and not arguments.setup:
+        parser.error("pass --tokens FILE or --setup")
+    main(arguments)
