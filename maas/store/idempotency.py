@@ -19,16 +19,26 @@ KEY_TTL = timedelta(hours=24)
 """How long a key is remembered: long enough for any client's retries, short enough that the
 stored answers (which can hold other people's names) do not pile up."""
 
-# Run before each claim; the table only ever holds a day of POSTs, so a scan is cheap.
-SQL_PURGE_EXPIRED = """
-DELETE FROM idempotency_key WHERE created_at < now() - $1::interval
-"""
 SQL_FORGET_PERSON = """
 DELETE FROM idempotency_key WHERE person_id = $1 OR strpos(response::text, $1::text) > 0
 """
+# The claim also drops a few expired keys of anyone (through the index on created_at, skipping
+# rows another claim is dropping, so it never waits and its work is bounded). An expired key
+# of the caller is taken over by the claim itself, so expiry never depends on that clean-up.
 SQL_CLAIM = """
+WITH expired AS (
+    DELETE FROM idempotency_key WHERE (person_id, key) IN (
+        SELECT person_id, key FROM idempotency_key
+        WHERE created_at < now() - $4::interval AND NOT (person_id = $1 AND key = $2)
+        ORDER BY created_at
+        LIMIT 20
+        FOR UPDATE SKIP LOCKED)
+)
 INSERT INTO idempotency_key (person_id, key, request_sha256) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING
+ON CONFLICT (person_id, key) DO UPDATE
+    SET request_sha256 = EXCLUDED.request_sha256, status_code = NULL, response = NULL,
+        created_at = now()
+    WHERE idempotency_key.created_at < now() - $4::interval
 RETURNING 1
 """
 SQL_STORED = """
@@ -52,8 +62,7 @@ async def claim(
     conn: asyncpg.Connection, person_id: uuid.UUID, key: str, request_sha256: bytes
 ) -> StoredResponse | None:
     """Claim the key for this transaction, or return what an earlier request stored."""
-    await conn.execute(SQL_PURGE_EXPIRED, KEY_TTL)
-    if await conn.fetchval(SQL_CLAIM, person_id, key, request_sha256):
+    if await conn.fetchval(SQL_CLAIM, person_id, key, request_sha256, KEY_TTL):
         return None
     row = await conn.fetchrow(SQL_STORED, person_id, key)
     assert row is not None  # the conflicting row is committed, else the insert would wait

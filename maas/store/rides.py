@@ -63,13 +63,32 @@ ORDER BY created_at, id
 LIMIT $12
 """
 
+# One statement for the service's hottest write (POST /v1/requests): the community (given;
+# else the smallest one of the region whose area covers the origin, the rule of
+# maas.store.communities.SQL_COMMUNITY_AT; else the person's home community) and the row.
+# Points arrive as coordinates, so no geometry objects are built for the insert. Without any
+# community nothing is inserted.
 SQL_INSERT_REQUEST = """
+WITH place AS (
+    SELECT COALESCE(
+        $17::uuid,
+        (SELECT c.id FROM community c
+         WHERE ST_Covers(c.area, ST_SetSRID(ST_MakePoint($1, $2), 4326)) AND c.region = $18
+         ORDER BY ST_Area(c.area), c.id
+         LIMIT 1),
+        $19::uuid) AS community_id
+)
 INSERT INTO ride_request (
     community_id, origin, origin_snapped, origin_meeting_point_id,
     destination, destination_snapped, destination_meeting_point_id,
     depart_earliest, arrive_latest, passengers, needs_wheelchair, needs_child_seat,
     needs_help_getting_in, max_walk_m, note, person_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT place.community_id,
+    ST_SetSRID(ST_MakePoint($1, $2), 4326), ST_SetSRID(ST_MakePoint($3, $4), 4326), $5,
+    ST_SetSRID(ST_MakePoint($6, $7), 4326), ST_SetSRID(ST_MakePoint($8, $9), 4326), $10,
+    $11, $12, $13, $14, $15, $16, $20, $21, $22
+FROM place
+WHERE place.community_id IS NOT NULL
 RETURNING *
 """
 SQL_GET_REQUEST = "SELECT * FROM ride_request WHERE id = $1"
@@ -266,25 +285,56 @@ async def list_offers(
     return page_of([_offer(r) for r in rows], flt.limit)
 
 
+def _xy_args(e: Endpoint) -> list[object]:
+    snapped = e.snapped
+    return [
+        e.point.lon,
+        e.point.lat,
+        None if snapped is None else snapped.lon,
+        None if snapped is None else snapped.lat,
+        e.meeting_point_id,
+    ]
+
+
 async def create_request(
     conn: asyncpg.Connection, person_id: uuid.UUID, community_id: uuid.UUID, d: RequestDraft
 ) -> RideRequest:
+    """The request in ``community_id``."""
+    created = await create_request_where(conn, person_id, d, community_id=community_id)
+    assert created is not None
+    return created
+
+
+async def create_request_where(
+    conn: asyncpg.Connection,
+    person_id: uuid.UUID,
+    d: RequestDraft,
+    *,
+    community_id: uuid.UUID | None = None,
+    region: str | None = None,
+    home_community_id: uuid.UUID | None = None,
+) -> RideRequest | None:
+    """The request, in ``community_id`` if given, else in the community of ``region`` where it
+    starts, else in ``home_community_id``; ``None`` (and nothing written) if none applies.
+    One statement, so it needs no transaction of its own."""
     row = await conn.fetchrow(
         SQL_INSERT_REQUEST,
-        community_id,
-        *_endpoint_args(d.origin),
-        *_endpoint_args(d.destination),
+        *_xy_args(d.origin),
+        *_xy_args(d.destination),
         d.depart_earliest,
         d.arrive_latest,
         d.passengers,
         d.needs_wheelchair,
         d.needs_child_seat,
         d.needs_help_getting_in,
+        community_id,
+        region,
+        home_community_id,
         d.max_walk_m,
         d.note,
         person_id,
     )
-    return _request(row)
+    return None if row is None else _request(row)
 
 
 async def get_request(conn: asyncpg.Connection, request_id: uuid.UUID) -> RideRequest | None:
