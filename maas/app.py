@@ -298,6 +298,7 @@ def api_routes() -> list[ApiRoute]:
             ok="201",
             response="offer",
             idempotent=True,
+            needs_roads=True,
         ),
         ApiRoute(
             "GET",
@@ -317,6 +318,7 @@ def api_routes() -> list[ApiRoute]:
             roles="its driver, " + staff,
             body="offer-patch",
             response="offer",
+            needs_roads=True,
         ),
         ApiRoute(
             "POST",
@@ -351,6 +353,7 @@ def api_routes() -> list[ApiRoute]:
             ok="201",
             response="request",
             idempotent=True,
+            needs_roads=True,
         ),
         ApiRoute(
             "GET",

@@ -328,6 +328,7 @@ def api_routes() -> list[ApiRoute]:
             ok="202",
             response="matching-run",
             location="/v1/matching-runs/{id}",
+            needs_roads=True,
         ),
         ApiRoute(
             "GET",

@@ -74,6 +74,7 @@ _ERROR_TEXT = {
     "413": "Body too large",
     "415": "Body is not application/json",
     "422": "Invalid input; the problem names the field",
+    "503": "Not ready: the road network or the region is not loaded yet (see /readyz)",
 }
 
 
@@ -115,6 +116,8 @@ class ApiRoute:
     """More OpenAPI parameter objects: path parameters that are not UUIDs (a path parameter
     given here replaces the default), and query or header parameters of this route alone."""
     idempotent: bool = False
+    needs_roads: bool = False
+    """Whether the operation needs the road network or the imported region (503 until then)."""
     """Whether the operation honours ``Idempotency-Key`` (retry-safe creation)."""
     location: str | None = None
     """The created resource's URL, e.g. ``/v1/people/{id}`` (``{id}`` is the answer's id); the
@@ -311,6 +314,8 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             problem = {"$ref": "#/components/schemas/Problem"}
             for status, text in _ERROR_TEXT.items():
                 if status in ("413", "415") and route.body is None:
+                    continue
+                if status == "503" and not route.needs_roads:
                     continue
                 responses[status] = {
                     "description": text,

@@ -476,6 +476,7 @@ def api_routes() -> list[ApiRoute]:
             "Map layers of a period as GeoJSON: offers, requests, routes, unmet demand",
             "operator tools",
             roles=staff,
+            response="map-layers",
         ),
         ApiRoute(
             "POST",
@@ -488,6 +489,7 @@ def api_routes() -> list[ApiRoute]:
             body="whatif-create",
             ok="202",
             location="/v1/whatif-runs/{id}",
+            needs_roads=True,
         ),
         ApiRoute(
             "GET",

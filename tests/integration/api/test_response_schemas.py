@@ -94,3 +94,33 @@ async def test_map_geojson_refusals(client: ApiClient, world: World) -> None:
     assert (r.status, (await r.json())["field"]) == (422, "zoom")
     assert (await client.get(url)).status == 401
     assert (await client.get("/v1/communities.geojson")).status == 401
+
+
+async def test_map_layers_follow_the_schema(
+    client: ApiClient, world: World, components: dict[str, Any]
+) -> None:
+    driver, rider = world["both_west"].headers, world["rider_west"].headers
+    weekly = offer_body()
+    del weekly["depart_earliest"], weekly["depart_latest"]
+    weekly["recurrence"] = {
+        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+        "depart_earliest": "07:30",
+        "depart_latest": "08:00",
+        "valid_from": at(0)[:10],
+    }
+    for body in (offer_body(), weekly):
+        assert (await client.post("/v1/offers", json=body, headers=driver)).status == 201
+    assert (await client.post("/v1/requests", json=request_body(), headers=rider)).status == 201
+    r = await client.get(
+        f"/v1/communities/{world.west}/map",
+        params={"from": at(0)[:10], "to": at(48)[:10]},
+        headers=world["op_west"].headers,
+    )
+    assert r.status == 200, await r.text()
+    layers = await r.json()
+    check(components, "MapLayers", layers)
+    assert layers["offers"]["features"]
+    assert layers["requests"]["features"]
+    assert {f["properties"]["weekly"] for f in layers["offers"]["features"]} == {True, False}
+    assert layers["unmet"]["features"]
+    assert layers["unmet_grid"]["features"]
