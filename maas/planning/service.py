@@ -561,53 +561,76 @@ async def write_results(
     cid = run.community_id
     open_ids = [r.id for r in inp.requests if r.held_on is None]
     outcomes: dict[uuid.UUID, tuple[uuid.UUID | None, str | None]] = {}
+    new_stops = [
+        [
+            ProposedStop(
+                request_id=s.request_id,
+                kind=s.kind,
+                position=_point(s.place),
+                meeting_point_id=s.place.meeting_point_id,
+                planned_at=inp.t0 + timedelta(seconds=s.arrival_s),
+            )
+            for s in route.stops
+        ]
+        for route in output.routes
+    ]
     async with conn.transaction():
         await planning.write_lock(conn, cid, shared=False)
-        await planning.delete_proposed(
-            conn,
+        replaced = (
             cid,
             inp.t0,
             run.horizon_end,
             open_ids,
             [(o.offer_id, o.occurrence_date) for o in inp.occurrences],
         )
+        # A proposal found again unchanged stays as it is: re-proposing it would tell everyone
+        # "withdrawn" and "proposed" for the same ride at every scheduler tick.
+        standing = {
+            (p.offer_id, p.occurrence_date, frozenset(p.request_ids)): p
+            for p in await planning.replaced_proposals(conn, *replaced)
+        }
+        kept: dict[int, uuid.UUID] = {}
+        for i, route in enumerate(output.routes):
+            p = standing.get((route.offer_id, route.occurrence_date, frozenset(route.request_ids)))
+            departure = inp.t0 + timedelta(seconds=route.start_s)
+            if p is not None and same_ride(p, departure, new_stops[i]):
+                kept[i] = p.id
+        await planning.delete_proposed(conn, *replaced, keep=list(kept.values()))
         proposed = [rid for route in output.routes for rid in route.request_ids]
         free = await planning.still_free(conn, proposed)
         offers_open = await planning.still_open_offers(conn, [r.offer_id for r in output.routes])
         held_now = await planning.held_now(conn, [r.offer_id for r in output.routes])
         matches = 0
-        for route in output.routes:
+        for i, route in enumerate(output.routes):
             key = (route.offer_id, route.occurrence_date)
             unchanged = (
                 route.offer_id in offers_open
-                and all(rid in free for rid in route.request_ids)
+                # A kept proposal holds its own riders; the others must be free.
+                and (i in kept or all(rid in free for rid in route.request_ids))
                 and held_now.get(key, set()) == set(route.held_request_ids)
             )
             if not unchanged:
+                if i in kept:  # the ride changed after all: withdraw it like the others
+                    await planning.withdraw_proposal(conn, kept[i])
                 for rid in route.request_ids:
                     outcomes[rid] = (None, REASON_CHANGED)
                 continue
-            match_id = await planning.insert_proposal(
-                conn,
-                run_id=run.id,
-                community_id=cid,
-                offer_id=route.offer_id,
-                occurrence_date=route.occurrence_date,
-                departure_at=inp.t0 + timedelta(seconds=route.start_s),
-                params_version=run.params_version,
-                request_ids=route.request_ids,
-                stops=[
-                    ProposedStop(
-                        request_id=s.request_id,
-                        kind=s.kind,
-                        position=_point(s.place),
-                        meeting_point_id=s.place.meeting_point_id,
-                        planned_at=inp.t0 + timedelta(seconds=s.arrival_s),
-                    )
-                    for s in route.stops
-                ],
-                route=route.coordinates,
-            )
+            if i in kept:
+                match_id = kept[i]
+                await planning.adopt_proposal(conn, match_id, run.id, run.params_version)
+            else:
+                match_id = await planning.insert_proposal(
+                    conn,
+                    run_id=run.id,
+                    community_id=cid,
+                    offer_id=route.offer_id,
+                    occurrence_date=route.occurrence_date,
+                    departure_at=inp.t0 + timedelta(seconds=route.start_s),
+                    params_version=run.params_version,
+                    request_ids=route.request_ids,
+                    stops=new_stops[i],
+                    route=route.coordinates,
+                )
             matches += 1
             for rid in route.request_ids:
                 outcomes[rid] = (match_id, None)
@@ -633,6 +656,34 @@ async def write_results(
             solver_status=output.solver_status,
             timings={k: round(v, 4) for k, v in timings.items()},
         )
+
+
+SAME_TIME_S = 60
+"""A proposal found again with every time within this many seconds is the same ride."""
+
+
+def same_ride(
+    standing: planning.StandingProposal, departure_at: datetime, stops: list[ProposedStop]
+) -> bool:
+    """Whether a new proposal repeats a standing one: same stops in the same order at the same
+    places, and times within :data:`SAME_TIME_S` (the standing times stay)."""
+
+    def close(a: datetime, b: datetime) -> bool:
+        return abs((a - b).total_seconds()) <= SAME_TIME_S
+
+    return (
+        close(standing.departure_at, departure_at)
+        and len(standing.stops) == len(stops)
+        and all(
+            old.request_id == new.request_id
+            and old.kind == new.kind
+            and old.meeting_point_id == new.meeting_point_id
+            and abs(old.position.lon - new.position.lon) < 1e-6
+            and abs(old.position.lat - new.position.lat) < 1e-6
+            and close(old.planned_at, new.planned_at)
+            for old, new in zip(standing.stops, stops, strict=True)
+        )
+    )
 
 
 def _point(place: Place) -> Point:

@@ -173,7 +173,8 @@ SQL_MEETING_POINT_POSITIONS = "SELECT id, position FROM meeting_point WHERE id =
 # ---- results ------------------------------------------------------------------------------
 
 # The proposals a run replaces: untouched ones of its community departing in its horizon, and
-# any holding one of its requests or occurrences.
+# any holding one of its requests or occurrences; but not those it keeps ($7). The same
+# condition reads them first (SQL_REPLACED_PROPOSALS): keep the two in step.
 SQL_DELETE_PROPOSED = """
 DELETE FROM match m
 WHERE m.status = 'proposed'
@@ -181,8 +182,36 @@ WHERE m.status = 'proposed'
        OR m.id IN (SELECT r.match_id FROM match_rider r WHERE r.request_id = ANY($4::uuid[]))
        OR (m.offer_id, m.occurrence_date) IN (
            SELECT * FROM unnest($5::uuid[], $6::date[])))
+  AND m.id <> ALL($7::uuid[])
 RETURNING m.id
 """
+# Those proposals with their riders and stops, to find the ones a run would propose again
+# unchanged (those stay, so nobody hears "withdrawn" and "proposed" for the same ride).
+SQL_REPLACED_PROPOSALS = """
+SELECT m.id, m.offer_id, m.occurrence_date, m.departure_at,
+       ARRAY(SELECT r.request_id FROM match_rider r WHERE r.match_id = m.id
+             ORDER BY r.request_id) AS request_ids,
+       ARRAY(SELECT s.request_id FROM match_stop s WHERE s.match_id = m.id ORDER BY s.seq)
+           AS stop_requests,
+       ARRAY(SELECT s.kind::text FROM match_stop s WHERE s.match_id = m.id ORDER BY s.seq)
+           AS stop_kinds,
+       ARRAY(SELECT s.meeting_point_id FROM match_stop s WHERE s.match_id = m.id
+             ORDER BY s.seq) AS stop_meeting_points,
+       ARRAY(SELECT ST_X(s.position) FROM match_stop s WHERE s.match_id = m.id ORDER BY s.seq)
+           AS stop_lons,
+       ARRAY(SELECT ST_Y(s.position) FROM match_stop s WHERE s.match_id = m.id ORDER BY s.seq)
+           AS stop_lats,
+       ARRAY(SELECT s.planned_at FROM match_stop s WHERE s.match_id = m.id ORDER BY s.seq)
+           AS stop_times
+FROM match m
+WHERE m.status = 'proposed'
+  AND ((m.community_id = $1 AND m.departure_at >= $2 AND m.departure_at < $3)
+       OR m.id IN (SELECT r.match_id FROM match_rider r WHERE r.request_id = ANY($4::uuid[]))
+       OR (m.offer_id, m.occurrence_date) IN (
+           SELECT * FROM unnest($5::uuid[], $6::date[])))
+"""
+SQL_ADOPT_PROPOSAL = "UPDATE match SET run_id = $2, params_version = $3 WHERE id = $1"
+SQL_WITHDRAW_PROPOSAL = "DELETE FROM match WHERE id = $1 AND status = 'proposed'"
 SQL_STILL_FREE = """
 SELECT q.id FROM ride_request q
 WHERE q.id = ANY($1::uuid[]) AND q.status = 'open'
@@ -579,16 +608,26 @@ async def meeting_point_positions(
     return {r["id"]: from_geom(r["position"]) for r in rows}
 
 
-async def delete_proposed(
-    conn: asyncpg.Connection,
+@dataclass(frozen=True, slots=True)
+class StandingProposal:
+    """A proposal a run would replace, as its riders and stops read it."""
+
+    id: uuid.UUID
+    offer_id: uuid.UUID
+    occurrence_date: date
+    departure_at: datetime
+    request_ids: tuple[uuid.UUID, ...]
+    stops: tuple[ProposedStop, ...]
+
+
+def _replaced_args(
     community_id: uuid.UUID,
     start: datetime,
     end: datetime,
     request_ids: Sequence[uuid.UUID],
-    occurrences: Sequence[tuple[uuid.UUID, date]] = (),
-) -> int:
-    rows = await conn.fetch(
-        SQL_DELETE_PROPOSED,
+    occurrences: Sequence[tuple[uuid.UUID, date]],
+) -> tuple[Any, ...]:
+    return (
         community_id,
         start,
         end,
@@ -596,7 +635,77 @@ async def delete_proposed(
         [o for o, _ in occurrences],
         [d for _, d in occurrences],
     )
+
+
+async def replaced_proposals(
+    conn: asyncpg.Connection,
+    community_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    request_ids: Sequence[uuid.UUID],
+    occurrences: Sequence[tuple[uuid.UUID, date]] = (),
+) -> list[StandingProposal]:
+    """The proposals :func:`delete_proposed` would delete (same arguments), with their stops."""
+    rows = await conn.fetch(
+        SQL_REPLACED_PROPOSALS,
+        *_replaced_args(community_id, start, end, request_ids, occurrences),
+    )
+    return [
+        StandingProposal(
+            id=r["id"],
+            offer_id=r["offer_id"],
+            occurrence_date=r["occurrence_date"],
+            departure_at=r["departure_at"],
+            request_ids=tuple(r["request_ids"]),
+            stops=tuple(
+                ProposedStop(
+                    request_id=rid,
+                    kind=kind,
+                    position=Point(lon, lat),
+                    meeting_point_id=mp,
+                    planned_at=at,
+                )
+                for rid, kind, mp, lon, lat, at in zip(
+                    r["stop_requests"],
+                    r["stop_kinds"],
+                    r["stop_meeting_points"],
+                    r["stop_lons"],
+                    r["stop_lats"],
+                    r["stop_times"],
+                    strict=True,
+                )
+            ),
+        )
+        for r in rows
+    ]
+
+
+async def delete_proposed(
+    conn: asyncpg.Connection,
+    community_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    request_ids: Sequence[uuid.UUID],
+    occurrences: Sequence[tuple[uuid.UUID, date]] = (),
+    keep: Sequence[uuid.UUID] = (),
+) -> int:
+    rows = await conn.fetch(
+        SQL_DELETE_PROPOSED,
+        *_replaced_args(community_id, start, end, request_ids, occurrences),
+        list(keep),
+    )
     return len(rows)
+
+
+async def adopt_proposal(
+    conn: asyncpg.Connection, match_id: uuid.UUID, run_id: uuid.UUID, params_version: int
+) -> None:
+    """A standing proposal the run found again unchanged becomes the run's own."""
+    await conn.execute(SQL_ADOPT_PROPOSAL, match_id, run_id, params_version)
+
+
+async def withdraw_proposal(conn: asyncpg.Connection, match_id: uuid.UUID) -> None:
+    await conn.execute(SQL_WITHDRAW_PROPOSAL, match_id)
 
 
 async def still_free(conn: asyncpg.Connection, request_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
