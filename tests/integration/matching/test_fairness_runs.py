@@ -1,10 +1,12 @@
 """Fair load in a real run: the rides a volunteer already gives this week make the fairness
 weight send a rider to a driver with fewer (no ride is taken away: a rider is served either
-way)."""
+way); a what-if replay of a day starts from the rides given earlier that week."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -19,8 +21,13 @@ from support.matching_world import (
     tomorrow_run,
 )
 
+from maas.planning import worker
+from maas.planning.params import MatchingParams
 from maas.planning.service import MatchingRunner
+from maas.roads import RoadNetwork
+from maas.settings import Settings
 from maas.store import params as params_store
+from maas.whatif import read_past_day
 
 pytestmark = pytest.mark.db
 
@@ -70,3 +77,46 @@ async def test_without_the_weight_the_tie_goes_to_the_first_offer(
     assert run.params["fairness_weight"] == 0
     # Both trips drive the same: with driving alone in the objective the first one wins.
     assert [m["offer_id"] for m in await matches_of(conn, run)] == [busy_offer]
+
+
+async def test_a_replay_starts_from_the_rides_given_earlier_that_week(
+    world: World, conn: asyncpg.Connection, network: RoadNetwork, matching_settings: Settings
+) -> None:
+    zone = ZoneInfo("Europe/Berlin")
+    # A Wednesday after tomorrow: its Tuesday (same ISO week) is not in the past either.
+    t = tomorrow_at(7, 30) + timedelta(days=1)
+    t += timedelta(days=(2 - t.astimezone(zone).weekday()) % 7)
+    day = t.astimezone(zone).date()
+    busy, fresh = await world.person("Busy Driver"), await world.person("Fresh Driver")
+    busy_offer = await world.offer(busy, GAERTRINGEN, HERRENBERG, t)
+    fresh_offer = await world.offer(fresh, GAERTRINGEN, HERRENBERG, t)
+    await world.request(await world.person("Rider"), NUFRINGEN, HERRENBERG, t)
+    tuesday = await world.offer(busy, HERRENBERG, GAERTRINGEN, t - timedelta(days=1))
+    for _ in range(3):
+        await conn.execute(
+            "INSERT INTO match (offer_id, occurrence_date, departure_at, community_id, status)"
+            " VALUES ($1, $2, $3, $4, 'completed')",
+            tuesday,
+            day - timedelta(days=1),
+            t - timedelta(days=1),
+            world.community_id,
+        )
+    params = MatchingParams(time_limit_s=0.5)
+    assert network.path is not None
+    inp, _meta = await read_past_day(
+        conn,
+        world.community_id,
+        day,
+        params,
+        network_path=network.path,
+        snap_max_distance_m=matching_settings.snap_max_distance_m,
+    )
+    before = {o.offer_id: o.rides_before for o in inp.occurrences}
+    assert (before[busy_offer], before[fresh_offer]) == (3, 0)
+    fair = worker.plan_on(network, inp)
+    assert [r.offer_id for r in fair.routes] == [fresh_offer]
+    off = worker.plan_on(
+        network,
+        dataclasses.replace(inp, params=MatchingParams(time_limit_s=0.5, fairness_weight=0)),
+    )
+    assert [r.offer_id for r in off.routes] == [busy_offer]
