@@ -21,12 +21,16 @@ from support.matching_world import (
     tomorrow_run,
 )
 
+from maas.domain.booking import Action
+from maas.domain.models import Principal
+from maas.http.matching import answer
 from maas.planning import worker
 from maas.planning.params import MatchingParams
-from maas.planning.service import MatchingRunner
+from maas.planning.service import MatchingRunner, read_input
 from maas.roads import RoadNetwork
 from maas.settings import Settings
 from maas.store import params as params_store
+from maas.store import planning
 from maas.whatif import read_past_day
 
 pytestmark = pytest.mark.db
@@ -120,3 +124,52 @@ async def test_a_replay_starts_from_the_rides_given_earlier_that_week(
         dataclasses.replace(inp, params=MatchingParams(time_limit_s=0.5, fairness_weight=0)),
     )
     assert [r.offer_id for r in off.routes] == [busy_offer]
+
+
+async def test_a_held_match_counts_once_not_as_a_ride_before_and_as_riders(
+    runner: MatchingRunner, world: World, conn: asyncpg.Connection
+) -> None:
+    busy_offer, _fresh = await _two_drivers_one_busy(world, conn, rides=2)
+    # Without the weight the tie goes to the busy driver's offer (the first).
+    await params_store.save(
+        conn, world.community_id, {"fairness_weight": 0}, changed_by=None, reason="test"
+    )
+    run = await runner.run(tomorrow_run(world))
+    [m] = await matches_of(conn, run)
+    assert m["offer_id"] == busy_offer
+    parties = await conn.fetchrow(
+        "SELECT o.person_id AS driver, q.person_id AS rider FROM match m"
+        " JOIN ride_offer o ON o.id = m.offer_id JOIN match_rider r ON r.match_id = m.id"
+        " JOIN ride_request q ON q.id = r.request_id WHERE m.id = $1",
+        m["id"],
+    )
+    for who in (parties["driver"], parties["rider"]):
+        principal = Principal(who, world.community_id, True, True, False, frozenset())
+        async with conn.transaction():
+            await answer(conn, principal, m["id"], Action.ACCEPT, None)
+    req = tomorrow_run(world)
+    assert req.horizon is not None
+    reading = await planning.start_run(
+        conn,
+        community_id=world.community_id,
+        horizon=req.horizon,
+        trigger="test",
+        requested_by=None,
+        params_version=1,
+        params={},
+    )
+    await planning.fail_run(conn, reading.id, "only reading inputs", {})
+    inp = await read_input(
+        conn, reading, MatchingParams(), network_path=None, snap_max_distance_m=1000
+    )
+    by_offer = {o.offer_id: o for o in inp.occurrences}
+    held = by_offer[m["offer_id"]]
+    assert held.held_match_ids == (m["id"],)
+    # The driver now gives this week the 2 evening rides and the confirmed one; the held
+    # occurrence counts its own match as riders of the plan, not as a ride before.
+    driver_offers = await conn.fetch(
+        "SELECT id FROM ride_offer WHERE person_id = $1", parties["driver"]
+    )
+    others = [by_offer[r["id"]] for r in driver_offers if r["id"] != m["offer_id"]]
+    assert held.rides_before == 2
+    assert [o.rides_before for o in others] == [3]
