@@ -7,6 +7,7 @@ operators edit their own communities and manage their meeting points.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +36,8 @@ from maas.store import communities
 
 KINDS = ("mitfahrbank", "bus_stop", "parking", "other")
 COMMUNITY_LIST_PARAMETERS = ("limit", "cursor", "bbox", "region")
+REGION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""What an imported region may be called (the ``region`` table's check)."""
 MEETING_POINT_LIST_PARAMETERS = ("limit", "cursor", "community_id", "bbox", "kind")
 
 
@@ -93,8 +96,11 @@ async def _community_or_404(conn: asyncpg.Connection, request: web.Request) -> C
 async def list_communities(request: web.Request) -> web.Response:
     who = await principal(request)
     flt = list_filter(request.query, accepted=COMMUNITY_LIST_PARAMETERS)
+    region = request.query.get("region")
+    if region is not None and not REGION_NAME.fullmatch(region):
+        raise InputError("region", "is not a region name (a-z, 0-9, _ and -)")
     async with pool(request).acquire() as conn:
-        page = await communities.list_communities(conn, flt, region=request.query.get("region"))
+        page = await communities.list_communities(conn, flt, region=region)
     return web.json_response(page_json(page, lambda c: community_json(c, who)))
 
 

@@ -9,7 +9,6 @@ no CSRF surface; the page's Content-Security-Policy allows only this origin's sc
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from aiohttp import web
 from maas import appkeys
 from maas.errors import InputError, NotFoundError
 from maas.http.common import pool, principal
+from maas.http.communities import REGION_NAME
 from maas.settings import PROJECT_DIR
 from maas.store import kpis as kpi_store
 
@@ -28,8 +28,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-REGION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-"""What an imported region may be called (the ``region`` table's check)."""
 ROAD_DETAIL = {
     # detail: (major roads only, simplification tolerance in degrees ≈ 1e-4 per 10 m)
     "major": (True, 0.0003),

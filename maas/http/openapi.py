@@ -39,7 +39,11 @@ LIST_PARAMETERS: dict[str, dict[str, Any]] = {
         "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$",
         "description": "minlon,minlat,maxlon,maxlat (WGS84)",
     },
-    "region": {"type": "string"},
+    "region": {
+        "type": "string",
+        "pattern": "^[a-z0-9][a-z0-9_-]*$",
+        "description": "an imported region's name",
+    },
     "kind": {"type": "string", "enum": ["mitfahrbank", "bus_stop", "parking", "other"]},
 }
 
