@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("serve", help="run the HTTP service (settings from MAAS_* variables)")
+    serve = sub.add_parser("serve", help="run the HTTP service (settings from MAAS_* variables)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default: MAAS_WORKERS, else one per CPU)",
+    )
 
     db_parser = sub.add_parser("db", help="database maintenance")
     db_sub = db_parser.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
@@ -252,32 +255,10 @@ def _openapi(write: bool) -> None:
         print(text, end="")
 
 
-def _serve(settings: Settings) -> None:
-    from aiohttp import web
+def _serve(settings: Settings, workers: int | None) -> int:
+    from maas.serve import serve
 
-    from maas.app import create_app
-
-    app = create_app(settings)
-    try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=settings.shutdown_timeout_s,
-            access_log=None,
-            print=lambda text: logging.getLogger("maas").info(text.strip()),
-        )
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {settings.port} on {settings.host} is already in use; stop the other "
-                "process or set MAAS_PORT to a free port"
-            ) from exc
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ConfigError(
-                f"cannot listen on {settings.host}: no such address here; check MAAS_HOST"
-            ) from exc
-        raise
+    return serve(settings, workers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         configure_logging(settings.log_level)
         if args.command == "serve":
-            _serve(settings)
+            return _serve(settings, args.workers)
         elif args.command == "db" and args.db_command == "migrate":
             asyncio.run(_db_migrate(settings))
         elif args.command == "db" and args.db_command == "status":

@@ -61,6 +61,8 @@ class Settings:
     instant_answers: bool = False
     """Answer each new request at once (an event: is a seat likely, pickup time and place),
     computed in the matching worker pool."""
+    workers: int | None = None
+    """HTTP server processes sharing the port (``serve``); ``None``: one per CPU."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +96,7 @@ class Settings:
             "MAAS_DB_POOL_MAX": ("db_pool_max", 1, 1000),
             "MAAS_WORKER_PROCESSES": ("worker_processes", 1, 256),
             "MAAS_MAX_BODY_BYTES": ("max_body_bytes", 1024, 64 * 1024 * 1024),
+            "MAAS_WORKERS": ("workers", 1, 256),
         }
         for var, (name, low, high) in int_fields.items():
             if env.get(var):

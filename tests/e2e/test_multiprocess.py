@@ -1,0 +1,211 @@
+"""``python -m maas serve`` with two server processes on one port: both listen and answer, a
+task that must run once (instant answers) runs once, SIGTERM stops every process, and a server
+process that dies ends the service with a failure status.
+
+Runs on a database of its own (the demo region, its villages as communities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.server import LiveServer, run_cli, start_server
+
+from maas import db
+from maas.settings import Settings
+from maas.store import people
+
+pytestmark = pytest.mark.db
+
+ZOB = {"lon": 8.864753, "lat": 48.594337}  # Herrenberg bus station
+STADTHALLE = {"lon": 8.870287, "lat": 48.598309}
+SQL_ANSWERS = """
+SELECT payload ->> 'request_id' AS request_id, count(*) AS answers FROM event
+WHERE kind = 'request.instant_answer' AND person_id = $1
+GROUP BY 1
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _server_processes(pid: int) -> list[int]:
+    """The supervisor's server processes (not its multiprocessing resource tracker)."""
+    return [c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _listening_sockets(port: int) -> int:
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def _post(server: LiveServer, token: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        server.base_url + "/v1/requests",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def _request_body(i: int) -> dict[str, Any]:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1, minutes=10 * i)
+    return {
+        "origin": ZOB,
+        "destination": STADTHALLE,
+        "depart_earliest": start.isoformat(),
+        "arrive_latest": (start + timedelta(hours=1)).isoformat(),
+    }
+
+
+async def _rider(settings: Settings) -> tuple[uuid.UUID, str]:
+    async with db.connection(settings) as conn:
+        person = await people.create_person(
+            conn, name="Multi Rider", home_community_id=None, is_rider=True
+        )
+        _, secret = await people.create_token(
+            conn, person.id, label="e2e", expires_at=datetime.now(UTC) + timedelta(days=1)
+        )
+    return person.id, secret
+
+
+async def _answers(settings: Settings, person_id: uuid.UUID) -> dict[str, int]:
+    async with db.connection(settings) as conn:
+        rows = await conn.fetch(SQL_ANSWERS, person_id)
+    return {r["request_id"]: r["answers"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def own_settings(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"maas_e2e_multi_{uuid.uuid4().hex[:8]}"
+    admin_url = settings.database_url
+    psql = ["psql", "-q", "-v", "ON_ERROR_STOP=1", admin_url, "-c"]
+    # The name is generated here, never input.
+    subprocess.run([*psql, f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    own = Settings(
+        database_url=urlunsplit(urlsplit(admin_url)._replace(path="/" + name)),
+        data_dir=tmp_path_factory.mktemp("e2e-multi-data"),
+    )
+    try:
+        for args in (
+            ("db", "migrate"),
+            ("import-osm", str(settings.demo_osm_path), "--region", "herrenberg", "--quiet"),
+            ("communities", "sync", "--region", "herrenberg"),
+        ):
+            done = run_cli(own, *args)
+            assert done.returncode == 0, done.stderr
+        yield own
+    finally:
+        subprocess.run([*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False)
+
+
+def _start(settings: Settings, log: Path) -> LiveServer:
+    server = start_server(settings, log, MAAS_WORKERS="2", MAAS_INSTANT_ANSWERS="1")
+    # /healthz answered once one process listens; wait for both.
+    port = int(server.base_url.rsplit(":", 1)[1])
+    for _ in range(600):
+        if _listening_sockets(port) == 2:
+            break
+        time.sleep(0.1)
+    return server
+
+
+def test_two_processes_answer_and_run_each_singleton_once(
+    own_settings: Settings, tmp_path: Path
+) -> None:
+    server = _start(own_settings, tmp_path / "server.log")
+    try:
+        parent = server.process.pid
+        servers = _server_processes(parent)
+        assert len(servers) == 2
+        assert _listening_sockets(int(server.base_url.rsplit(":", 1)[1])) == 2
+        person_id, token = asyncio.run(_rider(own_settings))
+        made = []
+        for i in range(12):  # each on a new connection, spread by the kernel
+            status, created = _post(server, token, _request_body(i))
+            assert status == 201, created
+            made.append(created["id"])
+        deadline = time.monotonic() + 60
+        answers = asyncio.run(_answers(own_settings, person_id))
+        while set(answers) != set(made) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answers = asyncio.run(_answers(own_settings, person_id))
+        assert set(answers) == set(made), server.log()[-3000:]
+        # A second answerer would have written its answers by now, as fast as the first.
+        time.sleep(2)
+        answers = asyncio.run(_answers(own_settings, person_id))
+        assert set(answers.values()) == {1}
+        everything = _descendants(parent)
+    finally:
+        status = server.stop()
+    assert status == 0, server.log()[-3000:]
+    assert [p for p in everything if _alive(p)] == []
+
+
+def test_a_dying_server_process_stops_the_service(own_settings: Settings, tmp_path: Path) -> None:
+    server = _start(own_settings, tmp_path / "server.log")
+    try:
+        parent = server.process.pid
+        first, second = _server_processes(parent)
+        everything = _descendants(parent)
+        os.kill(first, signal.SIGKILL)
+        status = server.wait()
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+    assert status == 1
+    assert "maas-http-0 exited" in server.log() or "maas-http-1 exited" in server.log()
+    for _ in range(100):  # the others are stopped gracefully; orphans are reaped by init
+        if not any(_alive(p) for p in everything):
+            break
+        time.sleep(0.1)
+    assert [p for p in everything if _alive(p)] == []
+    assert not _alive(second)
