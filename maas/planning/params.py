@@ -26,10 +26,10 @@ key                       default    meaning
                                      0 = off; see :mod:`matching.fairness`)
 ========================  =========  ======================================================
 
-The fairness weight never costs a served rider: :mod:`matching.fairness` caps it below
-``drop_penalty``, so it only trades against driving time. Its default, 60, means a driver
-with one ride more this week gets the next rider only if giving them to the other driver
-would add more than a minute of driving.
+The fairness weight does not compete with serving riders: :mod:`matching.fairness` caps it so
+that the fairness cost of one more rider stays below ``drop_penalty``, so it trades against
+driving time only. Its default, 60, means a driver with one ride more this week gets the next
+rider only if giving them to the other driver would add more than a minute of driving.
 
 Walking is estimated as straight-line distance × 1.3 (streets are not straight) at 1.2 m/s
 (4.3 km/h, a slow walking pace that suits elderly riders).
