@@ -325,6 +325,7 @@ def api_routes() -> list[ApiRoute]:
             "matching",
             roles=staff,
             body="matching-run-create",
+            body_required=False,
             ok="202",
             response="matching-run",
             location="/v1/matching-runs/{id}",

@@ -107,6 +107,7 @@ class ApiRoute:
     tag: str
     roles: str = "any signed-in person"
     body: str | None = None
+    body_required: bool = True
     query: Sequence[str] = ()
     statuses: Sequence[str] = ()
     ok: str = "200"
@@ -306,7 +307,7 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             operation["parameters"] = params
         if route.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": route.body_required,
                 "content": {
                     "application/json": {
                         "schema": {"$ref": f"#/components/schemas/{_schema_name(route.body)}"}
