@@ -165,6 +165,13 @@ def _success(route: ApiRoute) -> dict[str, Any]:
                 "schema": {"type": "string", "format": "uri-reference"},
             }
         }
+    if route.idempotent:
+        answer.setdefault("headers", {})["Idempotent-Replayed"] = {
+            "description": "true: the stored answer to an earlier request with this "
+            "Idempotency-Key (nothing was done again)",
+            "required": False,
+            "schema": {"type": "string", "enum": ["true"]},
+        }
     if route.ok == "204":
         return answer
     media: dict[str, Any] = {"schema": {"type": _BODY_TYPE[route.media_type]}}
