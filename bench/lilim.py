@@ -70,7 +70,8 @@ class Outcome:
         """Ranking key: vehicles, then distance (missing = worst)."""
         if self.vehicles is None or self.distance is None or self.served_pct < 100.0:
             return (math.inf, math.inf)
-        return (float(self.vehicles), self.distance)
+        # Rounded: equal plans differ in the last bits of the float sum.
+        return (float(self.vehicles), round(self.distance, 6))
 
 
 # --------------------------------------------------------------------------- ours
@@ -300,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solvers", default="ours,vroom,pyvrp")
     ap.add_argument("--workers", type=int, default=2, help="parallel searches for ours")
     ap.add_argument(
-        "--fleet-share", type=float, default=0.5, help="share of ours' budget for fewer vehicles"
+        "--fleet-share",
+        type=float,
+        default=LnsParams().fleet_share,
+        help="share of ours' budget for fewer vehicles",
     )
     args = ap.parse_args(argv)
 

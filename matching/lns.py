@@ -27,11 +27,14 @@ Search
   geometrically from ``t0`` to ``tf`` (both in multiples of the mean arc of
   the first plan).
 * **Fleet minimisation** (``vehicles_first``, Li & Lim's hierarchical
-  objective): for ``fleet_share`` of the budget the smallest route of every
-  complete plan is taken away and its riders wait in an ejection pool; a plan
-  is accepted if fewer riders are out or the sum of their absence counters
-  (how long each has been out) is smaller.  Only complete plans become the
-  best.  The rest of the budget minimises distance on the remaining fleet.
+  objective): after annealing on all drivers for ``free_share`` of the
+  budget, for ``fleet_share`` the smallest route of every complete plan is
+  taken away and its riders wait in an ejection pool; a plan is accepted if
+  fewer riders are out or the sum of their absence counters (how long each
+  has been out) is smaller.  Only complete plans become the best.  The rest
+  of the budget anneals on the drivers of the best plan - the fleet phase's
+  if it has fewer drivers, else the first phase's (whose routes are better:
+  fleet minimisation accepts plans regardless of their driving time).
 
 Objective (as :func:`matching.solve`): penalties of unserved riders
 (``drop_penalty * priority``, ``confirmed_drop_penalty``) first, then
@@ -84,8 +87,11 @@ class LnsParams:
     vehicles_first
         Minimise the number of used drivers before the driving time (fleet
         minimisation phase); for benchmarks with a hierarchical objective.
-    fleet_share
-        Share of the budget (time or iterations) for fleet minimisation.
+    free_share, fleet_share
+        With ``vehicles_first``: shares of the budget (time or iterations)
+        for annealing on all drivers first and for fleet minimisation next;
+        the rest anneals on the drivers of the best plan (the fleet phase's
+        if it has fewer drivers, else the first phase's).
     avg_remove
         Mean number of riders removed per ruin (SISR's ``c``).
     max_string
@@ -104,7 +110,8 @@ class LnsParams:
 
     iterations: int | None = None
     vehicles_first: bool = False
-    fleet_share: float = 0.5
+    free_share: float = 0.2
+    fleet_share: float = 0.35
     avg_remove: float = 10.0
     max_string: int = 10
     blink: float = 0.01
@@ -118,6 +125,8 @@ class LnsParams:
             raise ValueError("iterations: must be >= 0 or None")
         if not 0.0 <= self.fleet_share <= 1.0:
             raise ValueError("fleet_share: must be in [0, 1]")
+        if not 0.0 <= self.free_share <= 1.0 - self.fleet_share:
+            raise ValueError("free_share: must be in [0, 1 - fleet_share]")
         if not self.avg_remove >= 1.0:
             raise ValueError("avg_remove: must be >= 1")
         if self.max_string < 1:
@@ -389,6 +398,17 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
+def _restart(
+    d: K.Data, src: K.State, cur: K.State, backup: K.State, best: K.State, st_arr: I64
+) -> None:
+    """Continue from ``src`` on the drivers it uses (``src`` may be ``best``)."""
+    K.copy_state(src, cur)
+    K.restrict_to_used(cur)
+    K.copy_state(cur, backup)
+    K.copy_state(cur, best)
+    st_arr[0] = st_arr[1] = int(K.total_cost(d, cur))
+
+
 def solve_lns(
     problem: Problem,
     params: SolveParams | None = None,
@@ -470,36 +490,45 @@ def solve_lns(
     stop_at = deadline - reserve
     total = lns.iterations
     fleet = lns.vehicles_first and nv > 1 and len(b.active) > 0
-    phases = [(True, lns.fleet_share), (False, 1.0 - lns.fleet_share)] if fleet else [(False, 1.0)]
+    # Phases: (kind, share of the budget).  "free" anneals the objective on
+    # every driver; "fleet" takes routes away; "fixed" anneals on the drivers
+    # the best plan uses.
+    phases: list[tuple[str, float]] = [("free", 1.0)]
     if fleet:
-        K.restrict_to_used(cur)
-        K.copy_state(cur, backup)
-        K.copy_state(cur, best)
+        phases = [
+            ("free", lns.free_share),
+            ("fleet", lns.fleet_share),
+            ("fixed", 1.0 - lns.free_share - lns.fleet_share),
+        ]
     done_total = 0
     fleet_ok = 0
+    before_fleet = _empty_state(nv, nr, cap)
     can_search = len(b.active) > 0 and nv > 0
-    for phase_fleet, share in phases if can_search else []:
-        if not phase_fleet and fleet:
-            # Distance phase on the fleet of the best complete plan.
-            K.copy_state(best, cur)
-            K.restrict_to_used(cur)
-            K.copy_state(cur, backup)
-            K.copy_state(cur, best)
-            c = int(K.total_cost(d, cur))
-            st_arr[0] = st_arr[1] = c
+    for kind, share in phases if can_search else []:
+        if kind == "fleet":
+            K.copy_state(best, before_fleet)
+            _restart(d, best, cur, backup, best, st_arr)
+        elif kind == "fixed" and fleet:
+            # Keep the fleet plan only if it has fewer drivers: otherwise the
+            # plan of the free phase is the better start for the distance.
+            used_fleet = int((best.rlen > 0).sum())
+            src = best if used_fleet < int((before_fleet.rlen > 0).sum()) else before_fleet
+            _restart(d, src, cur, backup, best, st_arr)
+        last = kind == phases[-1][0]
         phase_iters = None if total is None else round(total * share)
         phase_start = time.perf_counter()
-        phase_end = min(stop_at, phase_start + share * max(0.0, stop_at - t_search))
-        if not phase_fleet and fleet:
-            phase_end = stop_at
+        phase_end = (
+            stop_at if last else min(stop_at, phase_start + share * max(0.0, stop_at - t_search))
+        )
+        fleet_mode = kind == "fleet"
         done = 0
         chunk = 16
-        st_arr[5] = 1 if phase_fleet else 0
+        st_arr[5] = 1 if fleet_mode else 0
         while True:
             now = time.perf_counter()
             if now >= phase_end or (phase_iters is not None and done >= phase_iters):
                 break
-            if phase_fleet and st_arr[5] == 0:
+            if fleet_mode and st_arr[5] == 0:
                 break
             n = chunk if phase_iters is None else min(chunk, phase_iters - done)
             # Progress of iteration ``it`` of this call is ``(pa + it) * pb``.
@@ -526,7 +555,7 @@ def solve_lns(
                 pb,
                 t0,
                 tf,
-                phase_fleet,
+                fleet_mode,
                 lns.avg_remove,
                 lns.max_string,
                 lns.blink,
@@ -539,7 +568,7 @@ def solve_lns(
             elif took > 0.04:
                 chunk = max(1, chunk // 2)
         done_total += done
-        if phase_fleet:
+        if fleet_mode:
             fleet_ok = int(st_arr[3])
     search_s = time.perf_counter() - t_search
     res = _to_result(problem, b, best, params, pr)
