@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+import numpy.typing as npt
+
 from matching.model import Problem
 from matching.params import SolveParams
 
-__all__ = ["effective_fairness_weight", "fairness_cost", "marginal_cost"]
+__all__ = ["effective_fairness_weight", "fairness_cost", "fairness_table", "marginal_cost"]
 
 
 def fairness_cost(weight: int, rides_before: int, riders: int) -> int:
@@ -74,3 +77,37 @@ def effective_fairness_weight(problem: Problem, params: SolveParams) -> int:
     if params.fairness_weight == 0:
         return 0
     return min(params.fairness_weight, (params.drop_penalty - 1) // _most_rides(problem))
+
+
+def fairness_table(
+    problem: Problem, params: SolveParams, max_riders: int | None = None
+) -> npt.NDArray[np.int64]:
+    """Per driver the fairness cost of carrying ``0..max_riders`` riders, as an integer table.
+
+    Row ``d``, column ``j`` is ``fairness_cost(w_eff, problem.drivers[d].rides_before, j)``
+    (all zeros when the weight is off).  This is the form of a per-driver ride-count cost
+    that a search can look up instead of calling :func:`fairness_cost` (e.g. the
+    ``ride_cost`` table of :func:`matching.lns.solve_lns`).
+
+    Parameters
+    ----------
+    problem, params
+        The instance and the weights (the cap of :func:`effective_fairness_weight` applies).
+    max_riders
+        Last column; default ``min(number of riders, 63)``.  A table that is extended
+        linearly beyond its last column under-states the convex cost only for drivers
+        carrying more riders than that.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` array of shape ``(number of drivers, max_riders + 1)``.
+    """
+    k = min(len(problem.riders), 63) if max_riders is None else max_riders
+    if k < 0:
+        raise ValueError("max_riders: must be >= 0")
+    weight = effective_fairness_weight(problem, params)
+    before = np.asarray([d.rides_before for d in problem.drivers], dtype=np.int64)[:, None]
+    j = np.arange(k + 1, dtype=np.int64)[None, :]
+    table: npt.NDArray[np.int64] = weight * (j * before + j * (j - 1) // 2)
+    return table

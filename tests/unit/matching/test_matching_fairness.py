@@ -18,7 +18,12 @@ from matching import (
     insert_cheapest,
     solve,
 )
-from matching.fairness import effective_fairness_weight, fairness_cost, marginal_cost
+from matching.fairness import (
+    effective_fairness_weight,
+    fairness_cost,
+    fairness_table,
+    marginal_cost,
+)
 
 LINE = metric_matrix([(float(i), 0.0) for i in range(11)])
 FAIR = dataclasses.replace(FAST, fairness_weight=60)
@@ -55,6 +60,18 @@ def test_cost_is_convex_in_rides() -> None:
     assert fairness_cost(60, 5, 0) == 0
     for k in range(6):
         assert fairness_cost(7, 3, k + 1) - fairness_cost(7, 3, k) == marginal_cost(7, 3, k)
+
+
+def test_the_table_holds_each_drivers_cost_per_rider_count() -> None:
+    p = two_equal_drivers(rides_before=5)
+    table = fairness_table(p, FAIR, max_riders=4)
+    assert table.shape == (2, 5)
+    assert table.tolist() == [
+        [fairness_cost(60, 5, j) for j in range(5)],
+        [fairness_cost(60, 0, j) for j in range(5)],
+    ]
+    assert not fairness_table(p, FAST).any()
+    assert fairness_table(p, FAIR).shape == (2, 5)  # riders + 1 columns by default
 
 
 def test_weight_off_bunches_weight_on_spreads() -> None:
