@@ -68,6 +68,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _still_alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running after up to 10 s (the supervisor's multiprocessing
+    resource tracker ends by itself just after the supervisor)."""
+    for _ in range(100):
+        alive = [p for p in pids if _alive(p)]
+        if not alive:
+            break
+        time.sleep(0.1)
+    return alive
+
+
 def _listening_sockets(port: int) -> int:
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -158,36 +169,71 @@ def _start(settings: Settings, log: Path) -> LiveServer:
     return server
 
 
-def test_two_processes_answer_and_run_each_singleton_once(
-    own_settings: Settings, tmp_path: Path
-) -> None:
-    server = _start(own_settings, tmp_path / "server.log")
+@pytest.fixture(scope="module")
+def running(own_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A service with two server processes and a rider; stopped (and checked) at the end."""
+    server = _start(own_settings, tmp_path_factory.mktemp("multi") / "server.log")
+    parent = server.process.pid
     try:
-        parent = server.process.pid
-        servers = _server_processes(parent)
-        assert len(servers) == 2
-        assert _listening_sockets(int(server.base_url.rsplit(":", 1)[1])) == 2
         person_id, token = asyncio.run(_rider(own_settings))
-        made = []
-        for i in range(12):  # each on a new connection, spread by the kernel
-            status, created = _post(server, token, _request_body(i))
-            assert status == 201, created
-            made.append(created["id"])
-        deadline = time.monotonic() + 60
-        answers = asyncio.run(_answers(own_settings, person_id))
-        while set(answers) != set(made) and time.monotonic() < deadline:
-            time.sleep(0.2)
-            answers = asyncio.run(_answers(own_settings, person_id))
-        assert set(answers) == set(made), server.log()[-3000:]
-        # A second answerer would have written its answers by now, as fast as the first.
-        time.sleep(2)
-        answers = asyncio.run(_answers(own_settings, person_id))
-        assert set(answers.values()) == {1}
+        yield server, person_id, token
         everything = _descendants(parent)
     finally:
         status = server.stop()
     assert status == 0, server.log()[-3000:]
-    assert [p for p in everything if _alive(p)] == []
+    assert _still_alive(everything) == []
+
+
+def test_two_processes_answer_and_run_each_singleton_once(
+    own_settings: Settings, running: Any
+) -> None:
+    server, person_id, token = running
+    servers = _server_processes(server.process.pid)
+    assert len(servers) == 2
+    assert _listening_sockets(int(server.base_url.rsplit(":", 1)[1])) == 2
+    made = []
+    for i in range(12):  # each on a new connection, spread by the kernel
+        status, created = _post(server, token, _request_body(i))
+        assert status == 201, created
+        made.append(created["id"])
+    deadline = time.monotonic() + 60
+    answers = asyncio.run(_answers(own_settings, person_id))
+    while set(answers) != set(made) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answers = asyncio.run(_answers(own_settings, person_id))
+    assert set(answers) == set(made), server.log()[-3000:]
+    # A second answerer would have written its answers by now, as fast as the first.
+    time.sleep(2)
+    answers = asyncio.run(_answers(own_settings, person_id))
+    assert set(answers.values()) == {1}
+
+
+def test_a_request_snaps_both_ends_to_the_roads(own_settings: Settings, running: Any) -> None:
+    """Both ends are snapped in one call to the road network: the same road points as one
+    by one, and a refused end is named as before."""
+    server, _, token = running
+    status, created = _post(server, token, _request_body(20))
+    assert status == 201, created
+    network = asyncio.run(_network(own_settings))
+    for end, place in (("origin", ZOB), ("destination", STADTHALLE)):
+        alone = network.snap(place["lon"], place["lat"], end)
+        assert created[end]["snapped"] == {"lon": round(alone.lon, 7), "lat": round(alone.lat, 7)}
+    outside = {"lon": 9.3, "lat": 48.6}
+    for body, field in (
+        ({**_request_body(21), "destination": outside}, "destination"),
+        ({**_request_body(22), "origin": outside}, "origin"),
+        ({**_request_body(23), "origin": outside, "destination": outside}, "origin"),
+    ):
+        status, problem = _post(server, token, body)
+        assert (status, problem["field"]) == (422, field), problem
+        assert "outside the service area" in problem["detail"]
+
+
+async def _network(settings: Settings) -> Any:
+    from maas.roads import load_network
+
+    async with db.connection(settings) as conn:
+        return await load_network(conn, settings.region, settings.cache_dir)
 
 
 def test_a_dying_server_process_stops_the_service(own_settings: Settings, tmp_path: Path) -> None:
@@ -203,9 +249,5 @@ def test_a_dying_server_process_stops_the_service(own_settings: Settings, tmp_pa
             server.stop()
     assert status == 1
     assert "maas-http-0 exited" in server.log() or "maas-http-1 exited" in server.log()
-    for _ in range(100):  # the others are stopped gracefully; orphans are reaped by init
-        if not any(_alive(p) for p in everything):
-            break
-        time.sleep(0.1)
-    assert [p for p in everything if _alive(p)] == []
-    assert not _alive(second)
+    assert second in everything
+    assert _still_alive(everything) == []
