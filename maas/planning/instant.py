@@ -191,8 +191,9 @@ def _build(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> DayCa
     problem, stuck = worker._without_stuck_holds(located.problem)
     rid = str(request_id)
     plan = _empty_plan(problem)
+    params = worker.solve_params(inp.params)
     for rider in sorted((r for r in problem.riders if r.id != rid), key=_order_key(problem)):
-        insertion = matching.insert_cheapest(problem, plan, rider)
+        insertion = matching.insert_cheapest(problem, plan, rider, params=params)
         if insertion is not None:
             plan = matching.apply_insertion(plan, insertion)
     return DayCache(
@@ -213,10 +214,14 @@ def _build(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> DayCa
 
 
 def _insert(
-    problem: matching.Problem, plan: matching.Result, rider: matching.Rider
+    problem: matching.Problem,
+    plan: matching.Result,
+    rider: matching.Rider,
+    params: matching.SolveParams,
 ) -> tuple[matching.Result, matching.Insertion | None]:
-    """The plan with ``rider`` inserted at the cheapest place, or listed as unserved."""
-    insertion = matching.insert_cheapest(problem, plan, rider)
+    """The plan with ``rider`` inserted at the cheapest place (weighed as the batch run weighs
+    it, fairness included), or listed as unserved."""
+    insertion = matching.insert_cheapest(problem, plan, rider, params=params)
     if insertion is not None:
         return matching.apply_insertion(plan, insertion), insertion
     unserved = {**plan.unserved, rider.id: matching.UnservedReason.NOT_CHOSEN}
@@ -250,6 +255,7 @@ def answer_on(
     located = build_problem(inp, day.location_of, day.matrix)
     problem = worker.without_drivers(located.problem, day.stuck)
     plan = day.plan
+    params = worker.solve_params(inp.params)
     rid = str(request_id)
     riders = {r.id: r for r in problem.riders}
     if cache_hit:
@@ -259,13 +265,13 @@ def answer_on(
             if r.id not in day.requests and r.id != request_id and str(r.id) in riders
         ]
         for rider in sorted(added, key=_order_key(problem)):
-            plan = _insert(problem, plan, rider)[0]
+            plan = _insert(problem, plan, rider, params)[0]
     day.requests = {r.id: r for r in inp.requests}
     new = riders.get(rid)
     riders_in_plan = len(plan.assignments)
     insertion = None
     if new is not None:
-        day.plan, insertion = _insert(problem, plan, new)
+        day.plan, insertion = _insert(problem, plan, new, params)
     else:
         day.plan = plan
     if cache_as is not None:

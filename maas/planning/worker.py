@@ -21,6 +21,7 @@ import numpy as np
 import matching
 from maas.errors import InputError
 from maas.logs import configure_logging
+from maas.planning.params import MatchingParams
 from maas.planning.plan import (
     Located,
     PlanInput,
@@ -127,12 +128,7 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         )
         located = dataclasses.replace(located, problem=problem)
     t = time.perf_counter()
-    params = matching.SolveParams(
-        time_limit_s=inp.params.time_limit_s,
-        drop_penalty=inp.params.drop_penalty,
-        arc_cost_weight=inp.params.arc_cost_weight,
-        fairness_weight=inp.params.fairness_weight,
-    )
+    params = solve_params(inp.params)
     result = matching.solve(problem, params, seed=inp.params.seed)
     timings["solve_s"] = time.perf_counter() - t
     # Cheapest insertion then tries every rider still unserved, held riders first: the search
@@ -167,6 +163,17 @@ def plan_on(network: RoadNetwork, inp: PlanInput) -> PlanOutput:
         violations=(),
         timings_s=timings,
         locations=len(snaps),
+    )
+
+
+def solve_params(p: MatchingParams) -> matching.SolveParams:
+    """The library's parameters for a community's matching parameters (batch runs and instant
+    answers weigh a plan the same way)."""
+    return matching.SolveParams(
+        time_limit_s=p.time_limit_s,
+        drop_penalty=p.drop_penalty,
+        arc_cost_weight=p.arc_cost_weight,
+        fairness_weight=p.fairness_weight,
     )
 
 
