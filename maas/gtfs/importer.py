@@ -82,6 +82,7 @@ async def import_timetable(
                 f"area of region '{region}'"
             )
         replaced = await store.replace_feed(conn, region_id, region, name, feed)
+    await store.analyze(conn)
     service_from, service_until = feed.service_period
     return TimetableReport(
         name=name,

@@ -56,43 +56,58 @@ SELECT service_id, day, added FROM gtfs_calendar_date WHERE feed_id = $1 AND day
 # no earlier than the rider can walk there after the day window's start, alighting later in
 # the same trip at a stop within $9 m of the destination $3. Walking time = distance × $10
 # (detour factor) / $11 (speed). $4..$8 are the service days, one row per running service.
+# The CTEs are MATERIALIZED so the search always starts from the few stops near the origin
+# and their departures, whatever the statistics of a just-imported feed say.
 SQL_NEXT_TRIP: Final = """
-WITH days AS (
+WITH days AS MATERIALIZED (
     SELECT * FROM unnest($4::date[], $5::timestamptz[], $6::text[], $7::int[], $8::int[])
         AS d(day, start_at, service_id, from_s, until_s)
-), board AS (
-    SELECT stop_id, name, position,
-           ST_Distance(position::geography, ($2::geometry)::geography) AS distance_m
-    FROM gtfs_stop
-    WHERE feed_id = $1 AND ST_DWithin(position::geography, ($2::geometry)::geography, $9)
-), alight AS (
-    SELECT stop_id, name, position,
-           ST_Distance(position::geography, ($3::geometry)::geography) AS distance_m
-    FROM gtfs_stop
-    WHERE feed_id = $1 AND ST_DWithin(position::geography, ($3::geometry)::geography, $9)
+), board AS MATERIALIZED (
+    SELECT stop_id, name, position, distance_m, ceil(distance_m * $10 / $11)::int AS walk_s
+    FROM (
+        SELECT stop_id, name, position,
+               ST_Distance(position::geography, ($2::geometry)::geography) AS distance_m
+        FROM gtfs_stop
+        WHERE feed_id = $1 AND ST_DWithin(position::geography, ($2::geometry)::geography, $9)
+    ) s
+), alight AS MATERIALIZED (
+    SELECT stop_id, name, position, distance_m, ceil(distance_m * $10 / $11)::int AS walk_s
+    FROM (
+        SELECT stop_id, name, position,
+               ST_Distance(position::geography, ($3::geometry)::geography) AS distance_m
+        FROM gtfs_stop
+        WHERE feed_id = $1 AND ST_DWithin(position::geography, ($3::geometry)::geography, $9)
+    ) s
+), boarding AS MATERIALIZED (
+    SELECT d.start_at, d.from_s, b.stop_id, b.name, b.position, b.distance_m, b.walk_s,
+           sb.trip_id, sb.stop_sequence, sb.departure_s, t.route_id, t.headsign
+    FROM board b
+    JOIN gtfs_stop_time sb ON sb.feed_id = $1 AND sb.stop_id = b.stop_id AND sb.pickup
+                          AND sb.departure_s BETWEEN (SELECT min(from_s) FROM days)
+                                                 AND (SELECT max(until_s) FROM days)
+    JOIN gtfs_trip t ON t.feed_id = $1 AND t.trip_id = sb.trip_id
+    JOIN days d ON d.service_id = t.service_id
+    WHERE sb.departure_s - b.walk_s >= d.from_s AND sb.departure_s <= d.until_s
 )
-SELECT t.trip_id, r.short_name, r.long_name, t.headsign,
-       b.stop_id AS board_stop_id, b.name AS board_name, b.position AS board_position,
-       b.distance_m AS board_distance_m,
-       d.start_at + make_interval(secs => sb.departure_s) AS departs_at,
+SELECT x.trip_id, r.short_name, r.long_name, x.headsign,
+       x.stop_id AS board_stop_id, x.name AS board_name, x.position AS board_position,
+       x.distance_m AS board_distance_m,
+       x.start_at + make_interval(secs => x.departure_s) AS departs_at,
        a.stop_id AS alight_stop_id, a.name AS alight_name, a.position AS alight_position,
        a.distance_m AS alight_distance_m,
-       d.start_at + make_interval(secs => sa.arrival_s) AS arrives_at
-FROM days d
-JOIN gtfs_trip t ON t.feed_id = $1 AND t.service_id = d.service_id
-JOIN gtfs_route r ON r.feed_id = $1 AND r.route_id = t.route_id
-JOIN gtfs_stop_time sb ON sb.feed_id = $1 AND sb.trip_id = t.trip_id AND sb.pickup
-JOIN board b ON b.stop_id = sb.stop_id
-JOIN gtfs_stop_time sa ON sa.feed_id = $1 AND sa.trip_id = t.trip_id AND sa.drop_off
-                      AND sa.stop_sequence > sb.stop_sequence AND sa.stop_id <> sb.stop_id
+       x.start_at + make_interval(secs => sa.arrival_s) AS arrives_at
+FROM boarding x
+JOIN gtfs_stop_time sa ON sa.feed_id = $1 AND sa.trip_id = x.trip_id
+                      AND sa.stop_sequence > x.stop_sequence
 JOIN alight a ON a.stop_id = sa.stop_id
-WHERE sb.departure_s - ceil(b.distance_m * $10 / $11) >= d.from_s
-  AND sb.departure_s <= d.until_s
-  AND sa.arrival_s IS NOT NULL
-ORDER BY d.start_at + make_interval(secs => sa.arrival_s + ceil(a.distance_m * $10 / $11)),
-         sb.departure_s - ceil(b.distance_m * $10 / $11) - d.from_s DESC,
-         b.distance_m + a.distance_m, t.trip_id
+JOIN gtfs_route r ON r.feed_id = $1 AND r.route_id = x.route_id
+WHERE sa.drop_off AND sa.arrival_s IS NOT NULL AND sa.stop_id <> x.stop_id
+ORDER BY x.start_at + make_interval(secs => sa.arrival_s + a.walk_s),
+         x.departure_s - x.walk_s - x.from_s DESC, x.distance_m + a.distance_m, x.trip_id
 LIMIT 1
+"""
+SQL_ANALYZE: Final = """
+ANALYZE gtfs_stop, gtfs_route, gtfs_trip, gtfs_stop_time, gtfs_calendar, gtfs_calendar_date
 """
 
 
@@ -194,6 +209,11 @@ async def replace_feed(
         records=[(feed_id, sid, day, added) for (sid, day), added in feed.exceptions.items()],
     )
     return replaced
+
+
+async def analyze(conn: asyncpg.Connection) -> None:
+    """Fresh planner statistics after an import (a new feed can be many times the old)."""
+    await conn.execute(SQL_ANALYZE)
 
 
 async def community_feeds(conn: asyncpg.Connection, community_id: uuid.UUID) -> list[StoredFeed]:

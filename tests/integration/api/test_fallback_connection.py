@@ -363,3 +363,25 @@ async def test_ensure_region_skips_a_demo_timetable_that_does_not_fit(
     missing = await ensure_demo_timetable(api_conn, REGION, tmp_path / "gone.zip")
     assert missing.endswith("no demo timetable to import")
     assert (await api_conn.fetchrow(SQL_COUNTS))[0] == 0
+
+
+async def test_a_later_faster_bus_beats_an_earlier_slow_one(
+    api_conn: asyncpg.Connection, world: World, tmp_path: Path
+) -> None:
+    # After Monday's last bus (20:29), a slow night trip leaves the ZOB at 21:00 and reaches
+    # Stadtwerke at 07:00 next morning; Tuesday's first bus leaves at 06:09 and is there 06:13.
+    trip = "31-781-j20-1,slow,T0#122,Herrenberg Stadtwerke,0,shp_3_1596,0.0,0\n"
+    stop_times = (
+        "slow,de:08115:4512:5:F,21:00:00,21:00:00,1,1,,0.0,-999,-999,-999.0,-999.0,0\n"
+        "slow,de:08115:7009:0:3,31:00:00,31:00:00,1,4,,0.0,-999,-999,-999.0,-999.0,0\n"
+    )
+    feed = altered_feed(
+        tmp_path / "slow.zip", append={"trips.txt": trip, "stop_times.txt": stop_times}
+    )
+    await import_timetable(api_conn, feed, REGION)
+    found = await find(api_conn, world.west, "2020-09-07T20:30")
+    assert found is not None
+    assert (found.board.at, found.alight.at) == (
+        local("2020-09-08T06:09"),
+        local("2020-09-08T06:13"),
+    )
