@@ -42,6 +42,9 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     matching_interval_s: float = 0.0
     """Seconds between scheduled matching runs of every community; 0 switches them off."""
+    matching_changes: int = 20
+    """A community is also run between its scheduled runs once this many requests, offers and
+    answers changed since its last run; 0: only on the rhythm."""
     matching_time_limit_s: float = 5.0
     """The solver's search time per run (OR-Tools stops after this)."""
     matching_run_timeout_s: float = 300.0
@@ -97,6 +100,7 @@ class Settings:
             "MAAS_WORKER_PROCESSES": ("worker_processes", 1, 256),
             "MAAS_MAX_BODY_BYTES": ("max_body_bytes", 1024, 64 * 1024 * 1024),
             "MAAS_WORKERS": ("workers", 1, 256),
+            "MAAS_MATCHING_CHANGES": ("matching_changes", 0, 1_000_000),
         }
         for var, (name, low, high) in int_fields.items():
             if env.get(var):

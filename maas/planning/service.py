@@ -73,6 +73,30 @@ SELECT EXISTS (SELECT 1 FROM ride_request
 """
 
 
+SCHEDULER_POLL_S = 15.0
+"""The scheduler looks this often (or every ``matching_interval_s`` if shorter) whether a
+community is due, whether answers expired and whether riders reached their cut-off."""
+
+
+def run_is_due(
+    *,
+    last_run: datetime | None,
+    changes: int,
+    now: datetime,
+    interval_s: float,
+    changes_threshold: int,
+) -> bool:
+    """Whether the scheduler runs a community that has open requests: never run yet, its
+    rhythm (``interval_s`` since its last run started), or enough changes since then (requests
+    and offers created or cancelled, riders or drivers who declined, cancelled or did not
+    answer); ``changes_threshold`` 0 leaves only the rhythm."""
+    if last_run is None:
+        return True
+    if (now - last_run).total_seconds() >= interval_s:
+        return True
+    return changes_threshold > 0 and changes >= changes_threshold
+
+
 class PlanRejectedError(MaasError):
     """The solver's result broke a rule (a bug): nothing is written."""
 
@@ -258,15 +282,15 @@ class MatchingRunner:
     # ---- the scheduler ------------------------------------------------------------------
 
     def start_scheduler(self) -> None:
-        """Every ``matching_interval_s``, run each community of the region that has open
-        requests in its horizon (communities with a run in progress are skipped)."""
+        """Run communities on the rhythm and when enough has changed (:meth:`run_due`); each
+        poll also expires overdue answers and tells riders at their cut-off."""
         if self.settings.matching_interval_s > 0 and self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule(), name="matching-scheduler")
 
     async def _schedule(self) -> None:
-        interval = self.settings.matching_interval_s
+        poll = min(self.settings.matching_interval_s, SCHEDULER_POLL_S)
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(poll)
             # Before the runs, so that whoever an expired answer frees is matched again.
             try:
                 await answers.expire_unanswered(self.pool, self.settings.region, datetime.now(UTC))
@@ -282,11 +306,13 @@ class MatchingRunner:
             except Exception:
                 log.exception("fallback notices failed")
 
-    async def run_due(self) -> list[MatchingRun]:
-        """One scheduler tick."""
+    async def run_due(self, now: datetime | None = None) -> list[MatchingRun]:
+        """One scheduler tick: run every community with open requests in its horizon whose
+        last run started ``matching_interval_s`` ago or more, or since whose last run at least
+        ``matching_changes`` things changed (:func:`run_is_due`)."""
         if self.network() is None:
             return []
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn:
             ids = await planning.region_communities(conn, self.settings.region)
             due = []
@@ -296,7 +322,19 @@ class MatchingRunner:
                     continue
                 hours = params_from_settings(community.settings, time_limit_s=1.0).horizon_h
                 end = now + timedelta(hours=hours)
-                if await conn.fetchval(SQL_HAS_OPEN_REQUESTS, community_id, now, end):
+                if not await conn.fetchval(SQL_HAS_OPEN_REQUESTS, community_id, now, end):
+                    continue
+                last = await planning.last_run_started(conn, community_id)
+                changes = 0
+                if last is not None and self.settings.matching_changes > 0:
+                    changes = await planning.changes_since(conn, community_id, last)
+                if run_is_due(
+                    last_run=last,
+                    changes=changes,
+                    now=now,
+                    interval_s=self.settings.matching_interval_s,
+                    changes_threshold=self.settings.matching_changes,
+                ):
                     due.append(community_id)
         done = []
         for community_id in due:

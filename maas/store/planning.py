@@ -41,6 +41,19 @@ FROM community c
 LEFT JOIN community_params_version v ON v.community_id = c.id AND v.version = c.params_version
 WHERE c.id = $1
 """
+SQL_LAST_RUN_STARTED = "SELECT max(started_at) FROM matching_run WHERE community_id = $1"
+# What a new run could answer differently since $2: requests and offers created, changed or
+# cancelled, and riders or drivers who left a match (declined, cancelled, did not answer).
+SQL_CHANGES_SINCE = """
+SELECT (SELECT count(*) FROM ride_request WHERE community_id = $1 AND updated_at > $2)
+     + (SELECT count(*) FROM ride_offer WHERE community_id = $1 AND updated_at > $2)
+     + (SELECT count(*) FROM match_rider r JOIN match m ON m.id = r.match_id
+        WHERE m.community_id = $1 AND r.updated_at > $2
+          AND r.status IN ('declined', 'cancelled', 'expired'))
+     + (SELECT count(*) FROM match
+        WHERE community_id = $1 AND updated_at > $2
+          AND driver_status IN ('declined', 'cancelled', 'expired'))
+"""
 SQL_REGION_COMMUNITIES = "SELECT id FROM community WHERE region = $1 ORDER BY created_at, id"
 
 SQL_FAIL_STALE_RUNS = """
@@ -321,6 +334,15 @@ async def write_lock(conn: asyncpg.Connection, community_id: uuid.UUID, *, share
     """The community's write lock until the end of the caller's transaction."""
     sql = SQL_WRITE_LOCK_SHARED if shared else SQL_WRITE_LOCK
     await conn.fetchval(sql, WRITE_LOCK_NS, str(community_id))
+
+
+async def last_run_started(conn: asyncpg.Connection, community_id: uuid.UUID) -> datetime | None:
+    value: datetime | None = await conn.fetchval(SQL_LAST_RUN_STARTED, community_id)
+    return value
+
+
+async def changes_since(conn: asyncpg.Connection, community_id: uuid.UUID, since: datetime) -> int:
+    return int(await conn.fetchval(SQL_CHANGES_SINCE, community_id, since))
 
 
 async def community_params(
