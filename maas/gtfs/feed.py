@@ -1,9 +1,11 @@
 """Read and check a GTFS feed (.zip) before anything is stored.
 
 Everything the "next bus connection" needs is read: ``agency.txt`` (the time zone), ``stops.txt``,
-``routes.txt``, ``trips.txt``, ``stop_times.txt`` and ``calendar.txt`` and/or
-``calendar_dates.txt``. The first problem found raises :class:`ImportFileError` with one line
-naming the file, the line and the field; a feed that fails is never partly stored.
+``routes.txt``, ``trips.txt``, ``stop_times.txt``, ``calendar.txt`` and/or
+``calendar_dates.txt``, and ``frequencies.txt`` if there is one (each run of a trip defined by
+headways becomes a trip of its own). The first problem found raises :class:`ImportFileError`
+with one line naming the file, the line and the field; a feed that fails is never partly
+stored.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,6 +137,7 @@ def read_feed(path: Path) -> Feed:
             "stop_times.txt",
             "calendar.txt",
             "calendar_dates.txt",
+            "frequencies.txt",
         ):
             if name in names:
                 try:
@@ -160,6 +163,8 @@ def read_feed(path: Path) -> Feed:
     _read_routes(feed, table("routes.txt"))
     _read_trips(feed, table("trips.txt"))
     _read_stop_times(feed, table("stop_times.txt"))
+    if "frequencies.txt" in texts:
+        _expand_frequencies(feed, table("frequencies.txt"))
     return feed
 
 
@@ -341,3 +346,61 @@ def _read_stop_times(feed: Feed, times: _Table) -> None:
             if st.departure_s is not None:
                 last = st.departure_s
             feed.stop_times.append(st)
+
+
+def _expand_frequencies(feed: Feed, frequencies: _Table) -> None:
+    """Trips defined by headways run every ``headway_secs`` from ``start_time`` until before
+    ``end_time``; their stop times only give the times relative to the first stop. Each run
+    becomes a trip of its own (``<trip_id>@<seconds>``); the template does not run itself."""
+    frequencies.require_columns("trip_id", "start_time", "end_time", "headway_secs")
+    trips = {t.trip_id: t for t in feed.trips}
+    runs: dict[str, list[int]] = {}
+    for line, row in frequencies.rows():
+        trip_id = frequencies.value(row, "trip_id", line)
+        if trip_id not in trips:
+            raise frequencies.error(f"trip_id {trip_id!r} is not in trips.txt", line)
+        bounds = []
+        for column in ("start_time", "end_time"):
+            try:
+                bounds.append(parse_time(frequencies.value(row, column, line)))
+            except ValueError as exc:
+                raise frequencies.error(f"{column}: {exc}", line) from None
+        try:
+            headway_s = int(frequencies.value(row, "headway_secs", line))
+        except ValueError:
+            raise frequencies.error("headway_secs is not a whole number", line) from None
+        if headway_s <= 0:
+            raise frequencies.error("headway_secs must be positive", line)
+        if bounds[1] < bounds[0]:
+            raise frequencies.error("end_time is before start_time", line)
+        runs.setdefault(trip_id, []).extend(range(bounds[0], bounds[1], headway_s))
+    if not runs:
+        return
+    templates: dict[str, list[StopTime]] = {trip_id: [] for trip_id in runs}
+    for st in feed.stop_times:
+        if st.trip_id in templates:
+            templates[st.trip_id].append(st)
+    new_trips: list[Trip] = []
+    new_times: list[StopTime] = []
+    for trip_id, starts in runs.items():
+        template = sorted(templates[trip_id], key=lambda st: st.stop_sequence)
+        first = next((t for t in (template[0].departure_s, template[0].arrival_s)
+                      if t is not None), None) if template else None  # fmt: skip
+        if first is None:
+            raise frequencies.error(
+                f"trip {trip_id!r} runs by headway but its first stop time has no time"
+            )
+        for start in sorted(set(starts)):
+            shift, run_id = start - first, f"{trip_id}@{start}"
+            new_trips.append(replace(trips[trip_id], trip_id=run_id))
+            new_times += [
+                replace(
+                    st,
+                    trip_id=run_id,
+                    arrival_s=None if st.arrival_s is None else st.arrival_s + shift,
+                    departure_s=None if st.departure_s is None else st.departure_s + shift,
+                )
+                for st in template
+            ]
+    feed.trips = [t for t in feed.trips if t.trip_id not in runs] + new_trips
+    feed.stop_times = [st for st in feed.stop_times if st.trip_id not in runs] + new_times

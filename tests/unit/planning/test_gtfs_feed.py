@@ -138,6 +138,38 @@ def test_a_broken_feed_is_refused_naming_file_line_and_field(
     assert "\n" not in str(error.value)
 
 
+def test_trips_by_headway_become_one_trip_per_run(tmp_path: Path) -> None:
+    template = "1.T0.31-781-j20-1.1.H"  # ZOB 09:19, Bronntor 09:21, …, ZOB 09:31
+    frequencies = f"trip_id,start_time,end_time,headway_secs\n{template},24:00:00,25:00:00,1200\n"
+    feed = read_feed(altered_feed(tmp_path / "f.zip", replace={"frequencies.txt": frequencies}))
+    runs = sorted(t.trip_id for t in feed.trips if t.trip_id.startswith(template))
+    assert runs == [f"{template}@{s}" for s in (86400, 87600, 88800)]  # the template is gone
+    assert len(feed.trips) == 18 - 1 + 3
+    bronntor = {
+        st.trip_id: st.departure_s
+        for st in feed.stop_times
+        if st.trip_id in runs and st.stop_sequence == 2
+    }
+    assert bronntor == {runs[0]: 86400 + 120, runs[1]: 87600 + 120, runs[2]: 88800 + 120}
+    assert feed.max_time_s == 88800 + 12 * 60  # the last run leaves at 24:40, ends at 24:52
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("nope,10:00:00,11:00:00,600", "frequencies.txt line 2: trip_id 'nope' is not in trips"),
+        ("1.T0.31-781-j20-1.1.H,10:00:00,11:00:00,0", "line 2: headway_secs must be positive"),
+        ("1.T0.31-781-j20-1.1.H,10:00,11:00:00,600", "line 2: start_time: '10:00' is not a GTFS"),
+        ("1.T0.31-781-j20-1.1.H,11:00:00,10:00:00,600", "line 2: end_time is before start_time"),
+    ],
+)
+def test_a_broken_headway_is_refused(tmp_path: Path, row: str, message: str) -> None:
+    text = "trip_id,start_time,end_time,headway_secs\n" + row + "\n"
+    path = altered_feed(tmp_path / "f.zip", replace={"frequencies.txt": text})
+    with pytest.raises(ImportFileError, match=re.escape(message)):
+        read_feed(path)
+
+
 def test_not_a_zip(tmp_path: Path) -> None:
     text = tmp_path / "feed.zip"
     text.write_text("stop_id,stop_name\n")
