@@ -34,6 +34,7 @@ from maas.gtfs.connections import Connection, next_connection
 from maas.gtfs.importer import FeedOutsideRegionError, ensure_demo_timetable, import_timetable
 from maas.http.openapi import build_document
 from maas.meeting_point_import import ImportFileError
+from maas.notify import event_json
 from maas.planning import fallback
 from maas.schemas import SchemaRegistry, format_checker
 from maas.settings import Settings
@@ -321,8 +322,15 @@ async def test_the_rider_reads_the_bus_in_the_request_outcome(
     assert event.kind == "request.no_driver_found"
 
     document = build_document(api_routes(), SchemaRegistry())
-    schema = {"$ref": "#/components/schemas/RequestOutcome", "components": document["components"]}
-    validator = Draft202012Validator(schema, format_checker=format_checker())
+
+    def validator(name: str) -> Draft202012Validator:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        return Draft202012Validator(schema, format_checker=format_checker())
+
+    sent = event_json(event)
+    assert not list(validator("Event").iter_errors(sent)), list(
+        validator("Event").iter_errors(sent)
+    )
     app = create_app(settings, load_roads=False)
     async with TestClient(TestServer(app)) as client:
         r = await client.get(f"/v1/requests/{request_id}/outcome", headers=rider.headers)
@@ -332,7 +340,8 @@ async def test_the_rider_reads_the_bus_in_the_request_outcome(
             f"/v1/requests/{request_id}/outcome", headers=world["rider_east"].headers
         )
         assert other.status == 404
-    assert not list(validator.iter_errors(body)), list(validator.iter_errors(body))
+    errors = list(validator("RequestOutcome").iter_errors(body))
+    assert not errors, errors
     assert body["outcome"] is None  # no matching run ever considered it
     told = body["fallback"]
     assert told["connection"] == event.payload["fallback"]["connection"]
