@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -41,6 +42,8 @@ class TimetableReport:
     service_until: date | None
     timezone: str
     replaced: bool
+    today: date | None = None
+    """The import's local day, to warn about a feed whose service has ended."""
 
     def __str__(self) -> str:
         period = (
@@ -53,6 +56,11 @@ class TimetableReport:
             f"{'replaced' if self.replaced else 'imported'}: {self.routes} route(s), "
             f"{self.trips} trip(s), {self.stop_times} stop time(s), {self.stops} stop(s) "
             f"({self.stops_inside} in the service area), service {period} ({self.timezone})"
+            + (
+                f"; its service ended on {self.service_until}: no bus is found for later days"
+                if self.today and self.service_until and self.service_until < self.today
+                else ""
+            )
         )
 
 
@@ -96,6 +104,7 @@ async def import_timetable(
         service_until=service_until,
         timezone=feed.timezone,
         replaced=replaced,
+        today=datetime.now(ZoneInfo(feed.timezone)).date(),
     )
 
 

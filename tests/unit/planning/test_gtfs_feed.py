@@ -3,6 +3,7 @@ with one line naming the file, the line and the field."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from support.gtfs_feeds import BUS_781, altered_feed, read_member
 
 from maas.gtfs.feed import read_feed
-from maas.gtfs.importer import feed_name
+from maas.gtfs.importer import TimetableReport, feed_name
 from maas.meeting_point_import import ImportFileError
 
 
@@ -197,3 +198,26 @@ def test_stop_times_without_a_time_and_without_pickup_are_kept_but_marked(tmp_pa
     assert first[3].drop_off
     assert first[4].pickup
     assert first[4].departure_s == 9 * 3600 + 23 * 60
+
+
+def test_the_import_report_warns_about_a_feed_that_has_ended() -> None:
+    report = TimetableReport(
+        name="781",
+        region="herrenberg",
+        stops=9,
+        stops_inside=9,
+        routes=1,
+        trips=18,
+        stop_times=180,
+        service_from=date(2020, 4, 27),
+        service_until=date(2020, 12, 12),
+        timezone="Europe/Berlin",
+        replaced=False,
+        today=date(2020, 12, 13),
+    )
+    assert str(report).endswith(
+        "service 2020-04-27 to 2020-12-12 (Europe/Berlin); its service ended on 2020-12-12: "
+        "no bus is found for later days"
+    )
+    running = dataclasses.replace(report, today=date(2020, 12, 12))
+    assert str(running).endswith("service 2020-04-27 to 2020-12-12 (Europe/Berlin)")
