@@ -47,7 +47,10 @@ hook for fairness).
 Determinism: with ``LnsParams.iterations`` set and the time limit not
 reached, the result depends only on the problem, the parameters and the
 seed.  The first call in a process compiles the kernel (about 10-20 s) or
-loads it from numba's cache (about 1 s); call :func:`warm_up` before timing.
+loads it from numba's cache (about 1 s); call :func:`warm_up` before timing
+(e.g. in a process pool's initializer).  numba keeps that cache in
+``matching/__pycache__`` or, where that is not writable, in
+``NUMBA_CACHE_DIR`` - the only file this module causes to be written.
 """
 
 from __future__ import annotations
@@ -449,6 +452,14 @@ def solve_lns(
         A plan that :func:`matching.check` accepts; the objective is
         comparable with :func:`matching.solve`'s (plus the ``ride_cost``
         terms, which are not included in ``objective``).
+
+    Raises
+    ------
+    AssertionError
+        If the plan fails :func:`matching.check` (a bug in the kernel; the
+        plan is verified before it is returned).
+    ValueError
+        If ``ride_cost`` has the wrong shape.
     """
     t_start = time.perf_counter()
     params = params if params is not None else SolveParams()
