@@ -6,7 +6,10 @@
   events. Without it the stream starts with what happens from now on. A comment line keeps
   idle connections open (``event_keepalive_s``).
 * ``POST /v1/webhooks`` — operators (of the community) and admins subscribe an app back end
-  to a community's events, or (admins) to one person's.
+  to a community's events, or (admins) to one person's. ``GET /v1/webhooks`` lists them,
+  ``GET /v1/webhooks/{id}`` shows one, ``DELETE /v1/webhooks/{id}`` unsubscribes. Operators
+  see their communities' subscriptions, admins every one; a subscription out of the caller's
+  reach is not found. No answer contains any part of a secret.
 * ``GET /v1/webhook-deliveries?status=dead`` — the dead-letter list (or ``pending`` /
   ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends a dead one again.
 """
@@ -23,8 +26,20 @@ import asyncpg
 from aiohttp import web
 
 from maas import appkeys
+from maas.domain.models import Principal
 from maas.errors import ConflictError, ForbiddenError, InputError, NotFoundError
-from maas.http.common import idempotent, pool, principal, read_body, utc
+from maas.http.common import (
+    idempotent,
+    list_filter,
+    page_json,
+    parse_uuid,
+    path_id,
+    pool,
+    principal,
+    read_body,
+    utc,
+)
+from maas.http.location import located
 from maas.notify import EventHub, event_json
 from maas.store import events
 
@@ -77,6 +92,17 @@ DELIVERY_LIST_PARAMETERS: tuple[dict[str, Any], ...] = (
             "pattern": "^[0-9]+$",
             "description": "next_cursor of the previous page",
         },
+    },
+)
+WEBHOOK_LIST_QUERY = ("limit", "cursor", "community_id")
+"""The shared list parameters the subscription list takes (and ``person_id``, below)."""
+WEBHOOK_LIST_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "person_id",
+        "in": "query",
+        "required": False,
+        "description": "Only the subscriptions to this person's events (admins).",
+        "schema": {"type": "string", "format": "uuid"},
     },
 )
 DELIVERY_ID_PARAMETERS: tuple[dict[str, Any], ...] = (
@@ -184,6 +210,7 @@ def delivery_json(d: events.Delivery) -> dict[str, Any]:
         "webhook_id": str(d.webhook_id),
         "community_id": None if d.community_id is None else str(d.community_id),
         "url": d.url,
+        "webhook_active": d.webhook_active,
         "event_id": d.event_id,
         "kind": d.kind,
         "status": d.status,
@@ -235,7 +262,56 @@ async def create_webhook(request: web.Request) -> web.Response:
             raise NotFoundError("no such community or person") from None
         return 201, webhook_json(hook)
 
-    return await idempotent(request, who, body, action)
+    return located(await idempotent(request, who, body, action), "/v1/webhooks/{id}")
+
+
+def _staff(who: Principal) -> None:
+    if not (who.is_admin or who.operator_of):
+        raise ForbiddenError("only operators and admins manage webhooks")
+
+
+def _reaches(who: Principal, hook: events.Webhook) -> bool:
+    """A community's subscription: its operators and admins; a person's: admins."""
+    return who.is_admin or (hook.community_id is not None and who.operates(hook.community_id))
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    who = await principal(request)
+    _staff(who)
+    flt = list_filter(request.query, accepted=(*WEBHOOK_LIST_QUERY, "person_id"))
+    raw_person = request.query.get("person_id")
+    person_id = None if raw_person is None else parse_uuid(raw_person, "person_id")
+    async with pool(request).acquire() as conn:
+        page = await events.list_webhooks(
+            conn, flt, person_id=person_id, see_all=who.is_admin, scope=sorted(who.operator_of)
+        )
+    return web.json_response(page_json(page, webhook_json))
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    who = await principal(request)
+    _staff(who)
+    async with pool(request).acquire() as conn:
+        hook = await events.get_webhook(conn, path_id(request))
+    if hook is None or not _reaches(who, hook):
+        raise NotFoundError("no such webhook subscription")
+    return web.json_response(webhook_json(hook))
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    """Unsubscribe (see :func:`maas.store.events.remove_webhook` for what becomes of the
+    deliveries). A delivery the sender is posting at this moment may still arrive."""
+    who = await principal(request)
+    _staff(who)
+    async with pool(request).acquire() as conn, conn.transaction():
+        hook = await events.get_webhook(conn, path_id(request))
+        if (
+            hook is None
+            or not _reaches(who, hook)
+            or not await events.remove_webhook(conn, hook.id)
+        ):
+            raise NotFoundError("no such webhook subscription")
+    return web.Response(status=204)
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
@@ -288,6 +364,8 @@ async def replay_delivery(request: web.Request) -> web.Response:
         ):
             raise NotFoundError("no such delivery")
         if not await events.replay(conn, delivery_id):
+            if not found.webhook_active:
+                raise ConflictError("its webhook subscription was removed")
             raise ConflictError(f"only dead deliveries are replayed; this one is {found.status}")
         again = await events.get_delivery(conn, delivery_id)
     assert again is not None

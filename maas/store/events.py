@@ -3,17 +3,24 @@ subscriptions and their deliveries.
 
 Events are written in the transaction of the change that caused them; this module reads them
 back for streams and drives webhook deliveries (claim, succeed, retry, dead letter, replay).
+
+A removed subscription stays as an inactive row (``active = false``, its secret overwritten)
+rather than being deleted: deleting it would make an event written at that moment fail its
+whole transaction on the delivery's foreign key, and its dead letters stay listed.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from maas.store.common import ListFilter, Page, page_of
 
 CHANNEL = "maas_event"
 """The NOTIFY channel; each payload is ``"<person_id> <event_id>"``."""
@@ -39,15 +46,40 @@ INSERT INTO webhook (community_id, person_id, url, secret, created_by)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING id, community_id, person_id, url, active, created_at
 """
+SQL_LIST_WEBHOOKS = """
+SELECT id, community_id, person_id, url, active, created_at FROM webhook
+WHERE active
+  AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
+  AND ($3::bool OR community_id = ANY($4::uuid[]))
+  AND ($5::uuid IS NULL OR community_id = $5)
+  AND ($6::uuid IS NULL OR person_id = $6)
+ORDER BY created_at, id
+LIMIT $7
+"""
+SQL_GET_WEBHOOK = """
+SELECT id, community_id, person_id, url, active, created_at FROM webhook
+WHERE id = $1 AND active
+"""
+# The secret is overwritten: nothing is signed with it any more, so it is not kept.
+SQL_REMOVE_WEBHOOK = """
+UPDATE webhook SET active = false, secret = gen_random_uuid()::text
+WHERE id = $1 AND active
+RETURNING id
+"""
+SQL_DROP_PENDING = """
+DELETE FROM webhook_delivery WHERE webhook_id = $1 AND status = 'pending'
+"""
 # A claim leases the delivery (moves next_attempt_at ahead) so that two senders never post
 # the same delivery at once; a sender that dies lets the lease expire and it is retried.
+# Removed subscriptions are skipped: an event written while one was being removed can still
+# have queued a delivery for it.
 SQL_CLAIM_DUE = """
 WITH due AS (
-    SELECT d.id FROM webhook_delivery d
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+    SELECT d.id FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.active
     ORDER BY d.next_attempt_at, d.id
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_delivery d
 SET next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
@@ -72,8 +104,8 @@ RETURNING status::text
 """
 SQL_LIST_DELIVERIES = """
 SELECT d.id, d.webhook_id, w.community_id, w.person_id AS webhook_person_id, w.url,
-       d.event_id, e.kind, d.status::text AS status, d.attempts, d.next_attempt_at,
-       d.last_error, d.last_status_code, d.created_at, d.delivered_at
+       w.active AS webhook_active, d.event_id, e.kind, d.status::text AS status, d.attempts,
+       d.next_attempt_at, d.last_error, d.last_status_code, d.created_at, d.delivered_at
 FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id JOIN event e ON e.id = d.event_id
 WHERE d.status = $1::webhook_delivery_status AND d.id > $2
   AND ($3 OR w.community_id = ANY($4::uuid[]))
@@ -82,8 +114,8 @@ LIMIT $5
 """
 SQL_GET_DELIVERY = """
 SELECT d.id, d.webhook_id, w.community_id, w.person_id AS webhook_person_id, w.url,
-       d.event_id, e.kind, d.status::text AS status, d.attempts, d.next_attempt_at,
-       d.last_error, d.last_status_code, d.created_at, d.delivered_at
+       w.active AS webhook_active, d.event_id, e.kind, d.status::text AS status, d.attempts,
+       d.next_attempt_at, d.last_error, d.last_status_code, d.created_at, d.delivered_at
 FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id JOIN event e ON e.id = d.event_id
 WHERE d.id = $1
 """
@@ -91,6 +123,7 @@ SQL_REPLAY = """
 UPDATE webhook_delivery
 SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'dead'
+  AND EXISTS (SELECT 1 FROM webhook w WHERE w.id = webhook_id AND w.active)
 RETURNING id
 """
 
@@ -130,6 +163,7 @@ class Delivery:
     community_id: uuid.UUID | None
     webhook_person_id: uuid.UUID | None
     url: str
+    webhook_active: bool
     event_id: int
     kind: str
     status: str
@@ -189,10 +223,54 @@ async def create_webhook(
 ) -> Webhook:
     row = await conn.fetchrow(SQL_CREATE_WEBHOOK, community_id, person_id, url, secret, created_by)
     assert row is not None
+    return _webhook(row)
+
+
+def _webhook(row: asyncpg.Record) -> Webhook:
     return Webhook(
         row["id"], row["community_id"], row["person_id"], row["url"], row["active"],
         row["created_at"],
     )  # fmt: skip
+
+
+async def list_webhooks(
+    conn: asyncpg.Connection,
+    flt: ListFilter,
+    *,
+    person_id: uuid.UUID | None,
+    see_all: bool,
+    scope: Sequence[uuid.UUID],
+) -> Page[Webhook]:
+    """Subscriptions in the order they were made; without ``see_all`` only those of the
+    communities in ``scope`` (a person's subscriptions are for admins)."""
+    after_at, after_id = flt.keyset()
+    rows = await conn.fetch(
+        SQL_LIST_WEBHOOKS,
+        after_at,
+        after_id,
+        see_all,
+        list(scope),
+        flt.community_id,
+        person_id,
+        flt.limit + 1,
+    )
+    return page_of([_webhook(r) for r in rows], flt.limit)
+
+
+async def get_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> Webhook | None:
+    """The subscription, or None if there is none or it was removed."""
+    row = await conn.fetchrow(SQL_GET_WEBHOOK, webhook_id)
+    return None if row is None else _webhook(row)
+
+
+async def remove_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> bool:
+    """Unsubscribe: no new deliveries, and the pending ones are dropped (never sent). Dead and
+    delivered ones stay as the record of what the app got and missed. False if there was no
+    such active subscription. Run it in a transaction."""
+    if await conn.fetchval(SQL_REMOVE_WEBHOOK, webhook_id) is None:
+        return False
+    await conn.execute(SQL_DROP_PENDING, webhook_id)
+    return True
 
 
 async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[DueDelivery]:
@@ -246,5 +324,6 @@ async def get_delivery(conn: asyncpg.Connection, delivery_id: int) -> Delivery |
 
 
 async def replay(conn: asyncpg.Connection, delivery_id: int) -> bool:
-    """A dead delivery is due again with fresh attempts; False if it was not dead."""
+    """A dead delivery is due again with fresh attempts; False if it was not dead or its
+    subscription was removed."""
     return await conn.fetchval(SQL_REPLAY, delivery_id) is not None

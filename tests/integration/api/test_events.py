@@ -19,11 +19,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 from support.api_bodies import request_body
 from support.api_world import Actor, ApiClient, World
+from support.webhook_receiver import Receiver
 
 from maas import appkeys, db
 from maas.app import api_routes, create_app
@@ -250,42 +250,6 @@ async def test_match_changes_tell_driver_and_riders(
         (driver.id, "match.time_changed"),
         (rider.id, "match.time_changed"),
     ]
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that records what it gets; ``status`` is its answer."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.arrived = asyncio.Event()
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((dict(request.headers), await request.read()))
-        self.arrived.set()
-        return web.Response(status=self.status)
-
-    async def __aenter__(self) -> Receiver:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/hook"
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
-
-    async def next(self) -> tuple[dict[str, str], bytes]:
-        await asyncio.wait_for(self.arrived.wait(), TIMEOUT_S)
-        self.arrived.clear()
-        return self.received[-1]
 
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -535,7 +499,7 @@ async def test_every_status_has_a_documented_event_kind(
 
 
 async def test_webhook_answers_follow_their_schemas(
-    live: ApiClient, world: World, conn: asyncpg.Connection, components: dict[str, Any]
+    live: ApiClient, world: World, components: dict[str, Any]
 ) -> None:
     op = world["op_west"].headers
     body = {"url": "http://127.0.0.1:9/hook", "secret": SECRET, "community_id": str(world.west)}
@@ -551,7 +515,14 @@ async def test_webhook_answers_follow_their_schemas(
         r = await live.get("/v1/webhook-deliveries", params={"status": status}, headers=op)
         assert r.status == 200
         conforms(components, "WebhookDeliveryPage", await r.json())
-    await conn.execute("UPDATE webhook SET active = false WHERE id = $1", uuid.UUID(hook["id"]))
+    r = await live.get("/v1/webhooks", params={"community_id": str(world.west)}, headers=op)
+    assert r.status == 200
+    conforms(components, "WebhookPage", await r.json())
+    r = await live.get(f"/v1/webhooks/{hook['id']}", headers=op)
+    assert r.status == 200
+    conforms(components, "Webhook", await r.json())
+    r = await live.delete(f"/v1/webhooks/{hook['id']}", headers=op)
+    assert r.status == 204
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,20 @@ async def test_a_refused_creation_has_no_location(client: ApiClient, world: Worl
     )
     assert r.status == 403
     assert "Location" not in r.headers
+
+
+async def test_a_webhook_subscription_is_read_and_removed_at_its_location(
+    client: ApiClient, world: World
+) -> None:
+    op = world["op_west"].headers
+    body = {
+        "url": "http://127.0.0.1:9/location",
+        "secret": "location-secret-0123",
+        "community_id": str(world.west),
+    }
+    response, answer = await created(client, "/v1/webhooks", body, op)
+    assert response.headers["Location"] == f"/v1/webhooks/{answer['id']}"
+    r = await client.get(response.headers["Location"], headers=op)
+    assert (r.status, await r.json()) == (200, answer)
+    assert (await client.delete(response.headers["Location"], headers=op)).status == 204
+    assert (await client.get(response.headers["Location"], headers=op)).status == 404

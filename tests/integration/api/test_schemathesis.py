@@ -10,6 +10,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -110,6 +111,28 @@ async def known_ids(api_settings: Settings, world: World) -> AsyncIterator[dict[
         await conn.execute("UPDATE webhook SET active = false WHERE url = $1", LOCAL_URL)
 
 
+@dataclass
+class KnownWebhooks:
+    """Subscriptions for GET and DELETE /v1/webhooks/{id}, whose generated ids would only ever
+    be unknown (a 404): ``kept`` for every GET, a fresh one from ``removable`` for each DELETE."""
+
+    kept: str
+    removable: list[str]
+
+
+@pytest.fixture(scope="module")
+async def known_webhooks(api_settings: Settings, world: World) -> KnownWebhooks:
+    async with db.connection(api_settings) as conn:
+        rows = await conn.fetch(
+            "INSERT INTO webhook (community_id, url, secret)"
+            " SELECT $1, $2, 'schemathesis-secret' FROM generate_series(1, 100) RETURNING id",
+            world.west,
+            LOCAL_URL,
+        )
+    ids = [str(r["id"]) for r in rows]
+    return KnownWebhooks(ids[0], ids[1:])
+
+
 @schema.parametrize()
 @settings(
     max_examples=20,
@@ -123,6 +146,7 @@ def test_api_conforms(
     base_url: str,
     admin_headers: dict[str, str],
     known_ids: dict[str, str],
+    known_webhooks: KnownWebhooks,
 ) -> None:
     if case.method.upper() == "DELETE" and case.path == "/v1/me":
         return  # deleting the admin would end the run's authentication
@@ -138,6 +162,11 @@ def test_api_conforms(
             if _is_uuid(body.get(name)):
                 body = {**body, name: known}
         case.body = body
+    if case.path == "/v1/webhooks/{id}" and _is_uuid((case.path_parameters or {}).get("id")):
+        if case.method.upper() == "GET":
+            case.path_parameters = {"id": known_webhooks.kept}
+        elif known_webhooks.removable:
+            case.path_parameters = {"id": known_webhooks.removable.pop()}
     case.call_and_validate(
         base_url=base_url,
         headers=admin_headers,
