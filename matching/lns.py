@@ -49,8 +49,9 @@ reached, the result depends only on the problem, the parameters and the
 seed.  The first call in a process compiles the kernel (about 10-20 s) or
 loads it from numba's cache (about 1 s); call :func:`warm_up` before timing
 (e.g. in a process pool's initializer).  numba keeps that cache in
-``matching/__pycache__`` or, where that is not writable, in
-``NUMBA_CACHE_DIR`` - the only file this module causes to be written.
+``NUMBA_CACHE_DIR`` if set, else in ``matching/__pycache__`` or, if that is
+read-only, a per-user cache directory - the only files this module causes
+to be written.
 """
 
 from __future__ import annotations
@@ -420,6 +421,7 @@ def solve_lns(
     lns: LnsParams | None = None,
     initial: Result | None = None,
     ride_cost: I64 | None = None,
+    pruning: Pruning | None = None,
     stats: list[LnsStats] | None = None,
 ) -> Result:
     """Match riders to drivers by compiled ruin and recreate.
@@ -443,6 +445,9 @@ def solve_lns(
         Optional ``(number of drivers, k)`` integer table: cost of a driver
         carrying ``0..k-1`` riders, extended linearly beyond; it is added to
         the objective (e.g. a convex fairness term).
+    pruning
+        ``prune(problem, hard_only=not params.prune)`` if the caller has it
+        already (computed here otherwise).
     stats
         If given, a :class:`LnsStats` is appended.
 
@@ -465,7 +470,7 @@ def solve_lns(
     params = params if params is not None else SolveParams()
     lns = lns if lns is not None else LnsParams()
     deadline = t_start + params.time_limit_s
-    pr = prune(problem, hard_only=not params.prune)
+    pr = pruning if pruning is not None else prune(problem, hard_only=not params.prune)
     nv, nr = len(problem.drivers), len(problem.riders)
     b = _build(problem, params, pr.allowed, lns, ride_cost)
     d = b.data

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matching_testkit import FAST, driver, metric_matrix, random_problem, rider
 
-from matching import Problem, Result, SolveParams, check, lilim, solve
+from matching import Problem, Result, SolveParams, check, lilim, prune, solve
 from matching.lns import LnsParams, LnsStats, solve_lns
 
 DATA = Path(__file__).resolve().parents[3] / "bench" / "data" / "lilim" / "instances" / "pdp_100"
@@ -163,8 +163,9 @@ def test_lilim_lc101_all_served_with_fleet_minimisation() -> None:
 def test_warm_start_keeps_a_valid_plan() -> None:
     problem = random_problem(4, n_drivers=4, n_riders=10)
     first = _checked(problem, LnsParams(iterations=500), seed=1)
-    again = _checked(problem, LnsParams(iterations=0), initial=first)
+    again = _checked(problem, LnsParams(iterations=0), initial=first, pruning=prune(problem))
     assert again.objective <= first.objective
+    assert again.assignments.keys() >= first.assignments.keys()
 
 
 def test_parameters_validate() -> None:
