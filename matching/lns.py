@@ -147,11 +147,24 @@ class LnsParams:
 
 @dataclass(frozen=True, slots=True)
 class LnsStats:
-    """What a :func:`solve_lns` run did."""
+    """What a :func:`solve_lns` run did.
+
+    Parameters
+    ----------
+    iterations
+        Ruin-and-recreate iterations run.
+    fleet_successes
+        Times fleet minimisation emptied its pool (one driver fewer each).
+    setup_s
+        Pruning, arrays and the first plan; on the first call in a process
+        this includes numba's compilation or cache load.
+    search_s
+        Time spent in the search loop.
+    """
 
     iterations: int
     fleet_successes: int
-    compile_s: float
+    setup_s: float
     search_s: float
 
 
@@ -485,7 +498,7 @@ def solve_lns(
     order = np.asarray(b.active, dtype=np.int64)[rng0.permutation(len(b.active))]
     order = order[np.argsort(-d.r_penalty[order], kind="stable")]
     K.construct(d, cur, order)
-    compile_s = time.perf_counter() - t_start
+    setup_s = time.perf_counter() - t_start
     best = _empty_state(nv, nr, cap)
     backup = _empty_state(nv, nr, cap)
     K.copy_state(cur, best)
@@ -591,5 +604,5 @@ def solve_lns(
     if check(problem, res):  # pragma: no cover - the kernel keeps every route feasible
         raise AssertionError("solve_lns produced an invalid plan")
     if stats is not None:
-        stats.append(LnsStats(done_total, fleet_ok, compile_s, search_s))
+        stats.append(LnsStats(done_total, fleet_ok, setup_s, search_s))
     return dataclasses.replace(res, wall_time_s=time.perf_counter() - t_start)
