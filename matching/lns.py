@@ -505,11 +505,14 @@ def solve_lns(
     K.copy_state(cur, backup)
     cost0 = int(K.total_cost(d, cur))
     st_arr = np.asarray([cost0, cost0, 0, 0, 0, 0], dtype=np.int64)
-    stops = int(cur.rlen.sum())
-    mean_arc = float(cur.dist.sum()) / max(1, stops + int((cur.rlen > 0).sum()))
+    # Temperatures scale with the mean arc of the routes that take riders
+    # (empty routes of drivers who drive anyway would inflate it).
+    used = cur.rlen > 0
+    mean_arc = float(cur.dist[used].sum()) / max(1, int(cur.rlen.sum()) + int(used.sum()))
     mean_arc = max(mean_arc, 1.0)
     t0, tf = lns.t0 * mean_arc, lns.tf * mean_arc
-    rng = np.asarray([0x9E3779B97F4A7C15 ^ (seed * 0x100000001B3 + 1)], dtype=np.uint64)
+    mixed = (0x9E3779B97F4A7C15 ^ (seed * 0x100000001B3 + 1)) & 0xFFFFFFFFFFFFFFFF
+    rng = np.asarray([mixed], dtype=np.uint64)
     if rng[0] == 0:
         rng[0] = 1
     absence = np.zeros(nr, dtype=np.float64)
