@@ -40,9 +40,9 @@ Objective (as :func:`matching.solve`): penalties of unserved riders
 (``drop_penalty * priority``, ``confirmed_drop_penalty``) first, then
 ``arc_cost_weight`` x driving time of every driver that drives (empty routes
 of drivers whose start differs from their end count their direct trip),
-``vehicle_fixed_cost`` per such driver, and the optional per-driver
-``ride_cost`` table (convex cost of the number of riders a driver carries, a
-hook for fairness).
+``vehicle_fixed_cost`` per such driver, and a per-driver ``ride_cost`` table
+(convex cost of the number of riders a driver carries; by default the
+fairness term of :mod:`matching.fairness`).
 
 Determinism: with ``LnsParams.iterations`` set and the time limit not
 reached, the result depends only on the problem, the parameters and the
@@ -67,6 +67,7 @@ import numpy.typing as npt
 from matching import _lns_kernel as K
 from matching._schedule import SeqStop
 from matching.check import check
+from matching.fairness import effective_fairness_weight, fairness_table
 from matching.model import Candidate, Driver, Problem, Rider
 from matching.params import SolveParams
 from matching.prune import Pruning, prune
@@ -456,8 +457,11 @@ def solve_lns(
         dropped); its riders keep their drivers unless the search moves them.
     ride_cost
         Optional ``(number of drivers, k)`` integer table: cost of a driver
-        carrying ``0..k-1`` riders, extended linearly beyond; it is added to
-        the objective (e.g. a convex fairness term).
+        carrying ``0..k-1`` riders, extended linearly beyond, that the search
+        adds to the objective (convex per driver, e.g. a fairness term).
+        Default: :func:`matching.fairness.fairness_table` of ``params``
+        (all zeros when ``fairness_weight`` is 0), the term
+        :func:`matching.solve` optimises and reports.
     pruning
         ``prune(problem, hard_only=not params.prune)`` if the caller has it
         already (computed here otherwise).
@@ -467,9 +471,9 @@ def solve_lns(
     Returns
     -------
     Result
-        A plan that :func:`matching.check` accepts; the objective is
-        comparable with :func:`matching.solve`'s (plus the ``ride_cost``
-        terms, which are not included in ``objective``).
+        A plan that :func:`matching.check` accepts; ``objective`` is
+        :func:`matching.solve`'s (including its fairness term; a custom
+        ``ride_cost`` table is searched but not reported in it).
 
     Raises
     ------
@@ -484,6 +488,8 @@ def solve_lns(
     lns = lns if lns is not None else LnsParams()
     deadline = t_start + params.time_limit_s
     pr = pruning if pruning is not None else prune(problem, hard_only=not params.prune)
+    if ride_cost is None and effective_fairness_weight(problem, params) > 0:
+        ride_cost = fairness_table(problem, params)
     nv, nr = len(problem.drivers), len(problem.riders)
     b = _build(problem, params, pr.allowed, lns, ride_cost)
     d = b.data

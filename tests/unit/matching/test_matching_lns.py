@@ -14,6 +14,7 @@ import pytest
 from matching_testkit import FAST, driver, metric_matrix, random_problem, rider
 
 from matching import Problem, Result, SolveParams, check, lilim, prune, solve
+from matching.fairness import fairness_cost
 from matching.lns import LnsParams, LnsStats, solve_lns
 
 DATA = Path(__file__).resolve().parents[3] / "bench" / "data" / "lilim" / "instances" / "pdp_100"
@@ -175,3 +176,23 @@ def test_parameters_validate() -> None:
         LnsParams(blink=1.0)
     with pytest.raises(ValueError, match="ride_cost"):
         solve_lns(random_problem(1), PARAMS, ride_cost=np.zeros((1, 1), dtype=np.int64))
+
+
+def test_fairness_weight_is_searched_and_reported() -> None:
+    # Two identical drivers; "busy" already gave three rides this period.
+    # With a fairness weight the rider goes to the other one, and the
+    # objective carries the fairness cost as matching.solve reports it.
+    problem0, _ = _line()
+    m = problem0.travel_time_s
+    drivers = (
+        driver("busy", 0, 1, rides_before=3, max_detour_s=None, max_detour_pct=None),
+        driver("idle", 0, 1, max_detour_s=None, max_detour_pct=None),
+    )
+    problem = Problem(m, drivers, (rider("r", 2, 3),))
+    params = SolveParams(time_limit_s=120.0, fairness_weight=100)
+    for seed in range(3):
+        res = solve_lns(problem, params, seed=seed, lns=LnsParams(iterations=100))
+        assert check(problem, res) == []
+        assert res.assignments["r"].driver_id == "idle"
+        driving = sum(rt.driving_s for rt in res.routes)
+        assert res.objective == driving + fairness_cost(100, 0, 1)
