@@ -116,6 +116,7 @@ class Plan:
     connections: int
     timeout_s: float
     streams: bool
+    keys: bool
 
 
 @dataclass
@@ -154,6 +155,7 @@ async def _run_client(plan: Plan) -> Outcome:
     url = plan.base_url + plan.path
     body = plan.method == "POST"
     headers = [{"Authorization": f"Bearer {t}"} for t in plan.tokens]
+    t0_key = int(plan.t0 * 1000)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         stream_tasks = []
         if plan.streams:
@@ -170,6 +172,8 @@ async def _run_client(plan: Plan) -> Outcome:
         async def one(i: int, due: float) -> None:
             out.send_lag_ms.append((time.monotonic() - due) * 1000)
             kwargs: dict[str, Any] = {"headers": headers[i % len(headers)] if body else {}}
+            if body and plan.keys:
+                kwargs["headers"] = {**kwargs["headers"], "Idempotency-Key": f"load-{t0_key}-{i}"}
             if body:
                 kwargs["json"] = request_body(i)
             try:
@@ -302,6 +306,7 @@ def run_phase(
             connections=args.connections,
             timeout_s=args.timeout_s,
             streams=method == "POST" and not args.no_streams,
+            keys=args.idempotency_keys,
         )
         proc = ctx.Process(target=_client_main, args=(plan, results), daemon=True)
         proc.start()
@@ -390,6 +395,9 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=100, help="per client process")
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--no-streams", action="store_true", help="no event streams")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="send each POST with its own key"
+    )
     parser.add_argument("--server-pid", type=int, help="count this process tree's CPU time")
     parser.add_argument(
         "--postgres",
