@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -251,3 +252,19 @@ def test_a_dying_server_process_stops_the_service(own_settings: Settings, tmp_pa
     assert "maas-http-0 exited" in server.log() or "maas-http-1 exited" in server.log()
     assert second in everything
     assert _still_alive(everything) == []
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_taken_port_is_one_clear_line(settings: Settings, reuse_port: bool) -> None:
+    """Also when the other listener shares ports (another maas with server processes), which
+    the server processes' own SO_REUSEPORT binds would not notice."""
+    with socket.socket() as taken:
+        if reuse_port:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(settings, "serve", "--workers", "2", MAAS_PORT=str(port))
+    assert result.returncode == 1
+    assert f"maas: error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
