@@ -10,11 +10,12 @@ routing.  The public API is flat::
     assert not check(problem, result)
 
 See :func:`solve`, :func:`check`, :func:`insert_cheapest`,
-:mod:`matching.fairness` (spreading riders across drivers) and
-:mod:`matching.lilim` (benchmark adapter).
+:mod:`matching.fairness` (spreading riders across drivers),
+:mod:`matching.lns` (the compiled ruin and recreate that searches large
+models) and :mod:`matching.lilim` (benchmark adapter).
 """
 
-from matching import fairness, lilim
+from matching import fairness, lilim, lns
 from matching.check import (
     InvalidResultError,
     Violation,
@@ -75,6 +76,7 @@ __all__ = [
     "fairness",
     "insert_cheapest",
     "lilim",
+    "lns",
     "prune",
     "remove_riders",
     "solve",

@@ -50,11 +50,10 @@ threshold the detour limits are posted as plain constraints
 ``end - start <= limit`` instead (measured: 7 s for a 3 s limit); on small
 models span bounds are kept because local search knows them (better plans
 on random test instances).  Therefore :func:`solve` runs OR-Tools only on
-small models and improves the greedy plan by ruin and recreate on larger
-ones (measured on the generated Herrenberg day, 30 s budget: 2,000 requests
-29.1 % served in 27 s instead of nothing after 300 s; 500 requests 20.0 % in
-27 s instead of 19.2 % in 70 s).  :class:`Solver` itself is unchanged and
-keeps the behaviour described above.
+small models and improves the greedy plan on larger ones with the compiled
+ruin and recreate of :mod:`matching.lns` (SISR), which keeps to the time
+limit.  :class:`Solver` itself is unchanged and keeps the behaviour
+described above.
 
 The schedule reported in the :class:`~matching.result.Result` is recomputed
 from the stop order with an exact timing routine (minimum trip duration, then
@@ -646,17 +645,18 @@ def solve(
     floor of what is returned.  Small models (at most 100 000 vehicle x node
     pairs and at most 400 rider nodes) are then searched with OR-Tools for
     the rest of ``time_limit_s``; larger ones, where OR-Tools' search does
-    not honour its time limit (see the module docstring), are improved by
-    ruin and recreate instead: the riders of one used driver and up to two
-    drivers that share candidate riders with it are removed and re-inserted
-    together with those drivers' unserved candidates, keeping the new plan
-    when its objective is not worse.  The better valid plan (by objective,
-    verified with :func:`matching.check`) is returned.
+    not honour its time limit (see the module docstring), are improved from
+    the greedy plan by :func:`matching.lns.solve_lns` (compiled ruin and
+    recreate with simulated annealing; meeting points are chosen there too).
+    The better valid plan (by objective, verified with :func:`matching.check`)
+    is returned.
 
     ``time_limit_s`` bounds the whole call (pruning, greedy plan, search and
-    the unserved reasons); with ``solution_limit`` the ruin-and-recreate loop
-    runs at most that many rounds, so a result that is not cut short by the
-    time limit is deterministic per seed.
+    the unserved reasons; in a new process the first large model also pays
+    for loading or compiling the kernel, see :func:`matching.lns.warm_up`);
+    with ``solution_limit`` the ruin-and-recreate search runs at most that
+    many iterations, so a result that is not cut short by the time limit is
+    deterministic per seed.
 
     Parameters
     ----------
@@ -702,16 +702,20 @@ def solve(
             ) + _outside_cost(problem, params, list(pr.reasons)):
                 return dataclasses.replace(res, wall_time_s=time.perf_counter() - t0)
     else:
-        best_plan = _ruin_recreate(
-            problem,
-            params,
-            pr,
-            active,
-            greedy,
-            seed=seed,
-            deadline=t0 + 0.9 * params.time_limit_s,
-            rounds=params.solution_limit,
-        )
+        from matching.lns import LnsParams, solve_lns
+
+        # The compiled ruin and recreate (SISR) from the greedy plan, for what is left of the
+        # budget (less a margin for the unserved reasons below).
+        left = t0 + 0.95 * params.time_limit_s - time.perf_counter()
+        if left > 0.01:
+            best_plan = solve_lns(
+                problem,
+                dataclasses.replace(params, time_limit_s=left),
+                seed=seed,
+                initial=greedy,
+                pruning=pr,
+                lns=LnsParams(iterations=params.solution_limit),
+            )
     served = set(best_plan.assignments)
     unserved: dict[str, UnservedReason] = dict(pr.reasons)
     unserved.update(
@@ -825,60 +829,6 @@ def _greedy(
         ),
     )
     return _insert_all(problem, pr, _empty_plan(problem), order, None, params)
-
-
-def _ruin_recreate(
-    problem: Problem,
-    params: SolveParams,
-    pr: Pruning,
-    active: Sequence[int],
-    start: Result,
-    *,
-    seed: int,
-    deadline: float,
-    rounds: int | None,
-) -> Result:
-    """Improve ``start`` by ruin and recreate until ``deadline`` (or ``rounds`` rounds)."""
-    from matching.insertion import remove_riders
-
-    rng = np.random.default_rng(seed)
-    riders_of: list[list[int]] = [[] for _ in problem.drivers]
-    for i in active:
-        for v in pr.allowed[i]:
-            riders_of[v].append(i)
-    cur = start
-    cur_cost = _plan_cost(problem, params, cur, active)
-    done = 0
-    while time.perf_counter() < deadline and (rounds is None or done < rounds):
-        done += 1
-        used = [v for v, rt in enumerate(cur.routes) if rt.stops]
-        if not used:
-            break
-        v = used[int(rng.integers(len(used)))]
-        near = sorted({w for i in riders_of[v] for w in pr.allowed[i] if w != v})
-        others = [near[int(k)] for k in rng.permutation(len(near))[:2]]
-        drivers = [v, *others]
-        removed = {s.rider_id for w in drivers for s in cur.routes[w].stops}
-        locked = {rid for rid in removed if problem.locked_driver(rid) is not None}
-        removed -= locked
-        try:
-            trial = remove_riders(problem, cur, removed)
-        except ValueError:  # pragma: no cover - only with a non-metric matrix
-            continue
-        cand = {i for w in drivers for i in riders_of[w]}
-        order = sorted(
-            (i for i in cand if problem.riders[i].id not in trial.assignments),
-            key=lambda i: (
-                -problem.riders[i].priority,
-                len(pr.allowed[i]),
-                float(rng.random()),
-            ),
-        )
-        trial = _insert_all(problem, pr, trial, order, deadline, params)
-        cost = _plan_cost(problem, params, trial, active)
-        if cost <= cur_cost:
-            cur, cur_cost = trial, cost
-    return cur
 
 
 def _initial_routes(

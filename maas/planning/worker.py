@@ -40,12 +40,16 @@ _networks: dict[Path, RoadNetwork] = {}
 
 
 def warm(network_path: Path | None, log_level: str | None = None) -> None:
-    """Pool initializer: log like the service (JSON lines), and open (and index) the road
-    network before the first run arrives."""
+    """Pool initializer: log like the service (JSON lines), open (and index) the road network
+    and load the compiled search kernel before the first run arrives."""
     if log_level is not None:
         configure_logging(log_level)
     if network_path is not None:
         _network(network_path)
+    # Large days are searched by the compiled kernel: load it (or compile it, once per
+    # installation, about 20 s) now rather than in the first run's time budget.
+    seconds = matching.lns.warm_up()
+    log.info("matching kernel ready in %.1f s", seconds)
 
 
 def _network(path: Path) -> RoadNetwork:
