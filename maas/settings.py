@@ -40,8 +40,9 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
     max_body_bytes: int = 256 * 1024
-    matching_interval_s: float = 0.0
-    """Seconds between scheduled matching runs of every community; 0 switches them off."""
+    matching_interval_s: float = 300.0
+    """Seconds between scheduled matching runs of every community; 0 switches the scheduler
+    off (no scheduled runs, answer deadlines or cut-off notices)."""
     matching_changes: int = 20
     """A community is also run between its scheduled runs once this many requests, offers and
     answers changed since its last run; 0: only on the rhythm."""
@@ -53,7 +54,7 @@ class Settings:
     """Seconds between keep-alive comments on an idle event stream."""
     event_listener_check_s: float = 5.0
     """How often the LISTEN connection is checked (a dropped one reconnects and catches up)."""
-    webhook_interval_s: float = 0.0
+    webhook_interval_s: float = 5.0
     """Seconds between polls of due webhook deliveries (new events also wake the sender);
     0 switches webhook delivery off."""
     webhook_timeout_s: float = 5.0
@@ -61,7 +62,7 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0
     """The first retry's delay; each further one doubles it."""
-    instant_answers: bool = False
+    instant_answers: bool = True
     """Answer each new request at once (an event: is a seat likely, pickup time and place),
     computed in the matching worker pool."""
     workers: int | None = None
@@ -118,12 +119,21 @@ class Settings:
         for var, (name, flow, fhigh) in float_fields.items():
             if env.get(var):
                 kwargs[name] = _parse_float(var, env[var], flow, fhigh)
-        if env.get("MAAS_INSTANT_ANSWERS"):
-            kwargs["instant_answers"] = env["MAAS_INSTANT_ANSWERS"].lower() in ("1", "true", "yes")
+        if raw := env.get("MAAS_INSTANT_ANSWERS"):
+            kwargs["instant_answers"] = _parse_bool("MAAS_INSTANT_ANSWERS", raw)
         settings = cls(**kwargs)  # type: ignore[arg-type]
         if settings.db_pool_min > settings.db_pool_max:
             raise ConfigError("MAAS_DB_POOL_MIN must not exceed MAAS_DB_POOL_MAX")
         return settings
+
+
+def _parse_bool(var: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{var}={raw!r} is not a yes/no value (use 1 or 0)")
 
 
 def _parse_int(var: str, raw: str, low: int, high: int) -> int:

@@ -41,7 +41,16 @@ def test_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, test_data_dir: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=test_data_dir, port=0)
+    # No background work unless a test asks for it: no scheduler, webhook sender or instant
+    # answers (the service's defaults switch them on).
+    return Settings(
+        database_url=database_url,
+        data_dir=test_data_dir,
+        port=0,
+        matching_interval_s=0.0,
+        webhook_interval_s=0.0,
+        instant_answers=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -38,7 +39,7 @@ async def fresh_database(settings: Settings) -> AsyncIterator[FreshDatabase]:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
             finally:
                 await conn.close()
-        return Settings(database_url=url, data_dir=settings.data_dir)
+        return dataclasses.replace(settings, database_url=url)
 
     yield create
     for name in created:

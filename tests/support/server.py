@@ -27,6 +27,13 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         MAAS_DATABASE_URL=settings.database_url,
         MAAS_DATA_DIR=str(settings.data_dir),
         MAAS_HOST="127.0.0.1",
+        # One server process (several would each load the road network, and a request could
+        # reach one that is not ready yet) and no background work unless the test asks for it
+        # (the service's defaults switch the scheduler, webhooks and instant answers on).
+        MAAS_WORKERS="1",
+        MAAS_MATCHING_INTERVAL_S="0",
+        MAAS_WEBHOOK_INTERVAL_S="0",
+        MAAS_INSTANT_ANSWERS="0",
     )
     env.update(extra)
     return env

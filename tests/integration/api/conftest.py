@@ -3,6 +3,7 @@ and the service app (no road graph: the PostGIS checks stand in) behind a test c
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -28,11 +29,10 @@ async def api_settings(settings: Settings) -> AsyncIterator[Settings]:
     admin = await db.connect(settings)
     # Identifiers cannot be bound as parameters; this one is generated here, never input.
     await admin.execute(f'CREATE DATABASE "{name}"')
-    api = Settings(
+    api = dataclasses.replace(
+        settings,
         database_url=_with_database(settings.database_url, name),
-        data_dir=settings.data_dir,
         region=REGION,
-        port=0,
         max_body_bytes=64 * 1024,
     )
     try:

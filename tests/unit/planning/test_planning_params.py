@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, date, datetime
 
 import numpy as np
+import pytest
 
 import matching
+from maas.errors import ConfigError
 from maas.planning.params import MatchingParams, params_from_settings, walk_s
 from maas.planning.plan import (
     REASON_NOT_ON_ROAD,
@@ -55,7 +57,7 @@ def test_settings_read_the_matching_variables() -> None:
         }
     )
     assert (s.matching_interval_s, s.matching_time_limit_s) == (300.0, 2.5)
-    assert Settings(database_url="x").matching_interval_s == 0.0  # off unless asked
+    assert Settings(database_url="x").matching_interval_s == 300.0  # on unless switched off
 
 
 def _occ(person: uuid.UUID, key_day: date = date(2026, 12, 1)) -> OccurrenceIn:
@@ -117,3 +119,25 @@ def test_problem_excludes_declined_pairs_and_unsnappable_riders() -> None:
     result = matching.solve(problem, matching.SolveParams(time_limit_s=0.2))
     assert not matching.check(problem, result)
     assert result.assignments[str(declined.id)].driver_id == b.key
+
+
+def test_the_service_works_in_the_background_unless_switched_off() -> None:
+    s = Settings.from_env({"MAAS_DATABASE_URL": "postgresql://x/y"})
+    assert (s.matching_interval_s, s.webhook_interval_s, s.instant_answers) == (300.0, 5.0, True)
+    off = Settings.from_env(
+        {
+            "MAAS_DATABASE_URL": "postgresql://x/y",
+            "MAAS_MATCHING_INTERVAL_S": "0",
+            "MAAS_WEBHOOK_INTERVAL_S": "0",
+            "MAAS_INSTANT_ANSWERS": "off",
+        }
+    )
+    assert (off.matching_interval_s, off.webhook_interval_s, off.instant_answers) == (
+        0.0,
+        0.0,
+        False,
+    )
+    with pytest.raises(ConfigError, match="MAAS_INSTANT_ANSWERS='maybe' is not a yes/no value"):
+        Settings.from_env(
+            {"MAAS_DATABASE_URL": "postgresql://x/y", "MAAS_INSTANT_ANSWERS": "maybe"}
+        )
