@@ -41,6 +41,7 @@ from maas.http.common import (
     read_body,
     utc,
 )
+from maas.http.location import located
 from maas.locate import check_point
 from maas.store import bookings, communities, people, rides
 
@@ -353,7 +354,7 @@ async def create_offer(request: web.Request) -> web.Response:
         created = await rides.create_offer(conn, person_id, community, draft)
         return 201, offer_json(created)
 
-    return await idempotent(request, who, body, action)
+    return located(await idempotent(request, who, body, action), "/v1/offers/{id}")
 
 
 async def _offer_or_404(
@@ -469,7 +470,10 @@ async def create_request(request: web.Request) -> web.Response:
                 )
             return 201, request_json(created)
 
-        return await idempotent(request, who, body, action, conn=conn, single_write=True)
+        return located(
+            await idempotent(request, who, body, action, conn=conn, single_write=True),
+            "/v1/requests/{id}",
+        )
 
 
 async def _request_or_404(

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support.api_bodies import offer_body, request_body
 from support.api_world import WEST_POINT, ApiClient, World
 
 from maas.app import api_routes
@@ -114,3 +115,17 @@ async def test_a_webhook_subscription_is_read_and_removed_at_its_location(
     assert (r.status, await r.json()) == (200, answer)
     assert (await client.delete(response.headers["Location"], headers=op)).status == 204
     assert (await client.get(response.headers["Location"], headers=op)).status == 404
+
+
+async def test_created_offers_and_requests_are_at_their_location(
+    client: ApiClient, world: World
+) -> None:
+    for actor, path, body in (
+        ("driver_west", "/v1/offers", offer_body()),
+        ("rider_west", "/v1/requests", request_body()),
+    ):
+        headers = world[actor].headers
+        response, answer = await created(client, path, body, headers)
+        r = await client.get(response.headers["Location"], headers=headers)
+        assert r.status == 200, (path, await r.text())
+        assert (await r.json())["id"] == answer["id"]

@@ -140,10 +140,6 @@ def test_every_route_the_app_serves_is_documented() -> None:
 NO_LOCATION = {
     ("POST", "/v1/communities/{id}/params/rollback"): "a parameter version has no URL of its own",
     ("POST", "/v1/webhook-deliveries/{id}/replay"): "202 for the delivery in the path",
-    # TODO(rides): the handlers in maas/http/rides.py are being changed elsewhere; once they
-    # send Location (see maas.http.location.located) these two get location= in the table.
-    ("POST", "/v1/offers"): "pending",
-    ("POST", "/v1/requests"): "pending",
 }
 
 
