@@ -78,6 +78,11 @@ SCHEDULER_POLL_S = 15.0
 community is due, whether answers expired and whether riders reached their cut-off."""
 
 
+RETRY_FAILED_S = 60.0
+"""A community whose latest run failed (it wrote nothing) is run again this soon, whatever its
+rhythm."""
+
+
 def run_is_due(
     *,
     last_run: datetime | None,
@@ -85,14 +90,17 @@ def run_is_due(
     now: datetime,
     interval_s: float,
     changes_threshold: int,
+    last_failed: bool = False,
 ) -> bool:
     """Whether the scheduler runs a community that has open requests: never run yet, its
-    rhythm (``interval_s`` since its last run started), or enough changes since then (requests
-    and offers created or cancelled, riders or drivers who declined, cancelled or did not
-    answer); ``changes_threshold`` 0 leaves only the rhythm."""
+    rhythm (``interval_s`` since its last run started), a retry :data:`RETRY_FAILED_S` after a
+    failed run, or enough changes since the last run (requests and offers created or
+    cancelled, riders or drivers who declined, cancelled or did not answer);
+    ``changes_threshold`` 0 leaves only the rhythm."""
     if last_run is None:
         return True
-    if (now - last_run).total_seconds() >= interval_s:
+    since = (now - last_run).total_seconds()
+    if since >= interval_s or (last_failed and since >= min(interval_s, RETRY_FAILED_S)):
         return True
     return changes_threshold > 0 and changes >= changes_threshold
 
@@ -308,8 +316,9 @@ class MatchingRunner:
 
     async def run_due(self, now: datetime | None = None) -> list[MatchingRun]:
         """One scheduler tick: run every community with open requests in its horizon whose
-        last run started ``matching_interval_s`` ago or more, or since whose last run at least
-        ``matching_changes`` things changed (:func:`run_is_due`)."""
+        last run started ``matching_interval_s`` ago or more (or failed a minute ago or more),
+        or since whose last run at least ``matching_changes`` things changed
+        (:func:`run_is_due`)."""
         if self.network() is None:
             return []
         now = now or datetime.now(UTC)
@@ -325,11 +334,13 @@ class MatchingRunner:
                 if not await conn.fetchval(SQL_HAS_OPEN_REQUESTS, community_id, now, end):
                     continue
                 last = await planning.last_run_started(conn, community_id)
+                failed = last is not None and await planning.last_run_failed(conn, community_id)
                 changes = 0
                 if last is not None and self.settings.matching_changes > 0:
                     changes = await planning.changes_since(conn, community_id, last)
                 if run_is_due(
                     last_run=last,
+                    last_failed=failed,
                     changes=changes,
                     now=now,
                     interval_s=self.settings.matching_interval_s,

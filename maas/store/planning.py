@@ -42,6 +42,10 @@ LEFT JOIN community_params_version v ON v.community_id = c.id AND v.version = c.
 WHERE c.id = $1
 """
 SQL_LAST_RUN_STARTED = "SELECT max(started_at) FROM matching_run WHERE community_id = $1"
+SQL_LAST_RUN_FAILED = """
+SELECT status = 'failed' FROM matching_run WHERE community_id = $1
+ORDER BY started_at DESC, id DESC LIMIT 1
+"""
 # What a new run could answer differently since $2: requests and offers created, changed or
 # cancelled, and riders or drivers who left a match (declined, cancelled, did not answer).
 SQL_CHANGES_SINCE = """
@@ -339,6 +343,11 @@ async def write_lock(conn: asyncpg.Connection, community_id: uuid.UUID, *, share
 async def last_run_started(conn: asyncpg.Connection, community_id: uuid.UUID) -> datetime | None:
     value: datetime | None = await conn.fetchval(SQL_LAST_RUN_STARTED, community_id)
     return value
+
+
+async def last_run_failed(conn: asyncpg.Connection, community_id: uuid.UUID) -> bool:
+    """Whether the community's latest run failed (it wrote nothing)."""
+    return bool(await conn.fetchval(SQL_LAST_RUN_FAILED, community_id))
 
 
 async def changes_since(conn: asyncpg.Connection, community_id: uuid.UUID, since: datetime) -> int:

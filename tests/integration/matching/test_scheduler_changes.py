@@ -27,6 +27,17 @@ def test_run_is_due_on_the_rhythm_or_after_enough_changes() -> None:
     assert not run_is_due(last_run=recent, changes=99, now=now, interval_s=300, changes_threshold=0)
     old = now - timedelta(seconds=300)
     assert run_is_due(last_run=old, changes=0, now=now, interval_s=300, changes_threshold=5)
+    # A failed run (it wrote nothing) is retried after a minute, not after the whole rhythm.
+    minute = now - timedelta(seconds=60)
+    assert not run_is_due(
+        last_run=recent, last_failed=True, changes=0, now=now, interval_s=300, changes_threshold=5
+    )
+    assert run_is_due(
+        last_run=minute, last_failed=True, changes=0, now=now, interval_s=300, changes_threshold=5
+    )
+    assert not run_is_due(
+        last_run=minute, last_failed=False, changes=0, now=now, interval_s=300, changes_threshold=5
+    )
 
 
 async def test_the_scheduler_runs_again_once_enough_has_changed(
@@ -58,6 +69,13 @@ async def test_the_scheduler_runs_again_once_enough_has_changed(
         await world.offer(await world.person("Second driver"), GAERTRINGEN, HERRENBERG, t)
         [second] = await runner.run_due()  # two are
         assert second.community_id == world.community_id
+        # A run that failed (it wrote nothing) is retried after a minute.
+        await conn.execute(
+            "UPDATE matching_run SET status = 'failed', error = 'test' WHERE id = $1", second.id
+        )
+        assert await runner.run_due(now=second.started_at + timedelta(seconds=30)) == []
+        [retry] = await runner.run_due(now=second.started_at + timedelta(seconds=61))
+        assert retry.status == "succeeded", retry.error
         # The rhythm alone: an hour later the community is due without any change.
         later = datetime.now(UTC) + timedelta(hours=1, seconds=1)
         assert len(await runner.run_due(now=later)) == 1
