@@ -18,6 +18,7 @@ import asyncpg
 
 from maas.domain import booking
 from maas.domain import params as community_params
+from maas.planning import ticks
 from maas.store import bookings, planning
 
 log = logging.getLogger("maas.answers")
@@ -47,10 +48,7 @@ async def expire_community(conn: asyncpg.Connection, community_id: uuid.UUID, no
 
 async def expire_unanswered(pool: asyncpg.Pool, region: str, now: datetime) -> int:
     """One tick over the region's communities; returns how many matches changed."""
-    changed = 0
-    async with pool.acquire() as conn:
-        for community_id in await planning.region_communities(conn, region):
-            changed += await expire_community(conn, community_id, now)
+    changed = await ticks.over_region(pool, region, expire_community, now)
     if changed:
         log.info("expired the overdue answers of %d match(es)", changed)
     return changed

@@ -21,6 +21,7 @@ import asyncpg
 
 from maas.domain import params as community_params
 from maas.gtfs.connections import Connection, next_connection
+from maas.planning import ticks
 from maas.store import events, fallback, planning
 
 log = logging.getLogger("maas.fallback")
@@ -75,10 +76,7 @@ async def tell_community(conn: asyncpg.Connection, community_id: uuid.UUID, now:
 
 async def tell_unmatched(pool: asyncpg.Pool, region: str, now: datetime) -> int:
     """One tick over the region's communities; returns how many riders were told."""
-    told = 0
-    async with pool.acquire() as conn:
-        for community_id in await planning.region_communities(conn, region):
-            told += await tell_community(conn, community_id, now)
+    told = await ticks.over_region(pool, region, tell_community, now)
     if told:
         log.info("told %d riders that no driver was found", told)
     return told
