@@ -1,10 +1,13 @@
 """Live delivery of the event outbox: one LISTEN connection per process waking the streams,
 and the webhook sender.
 
-The listener never carries events itself: a notification (``"<person> <event id>"``) only
-wakes that person's streams, which read the table from their last id. So a notification that
-is lost (the listener's connection dropped, the database restarted) loses nothing: on
-reconnecting the hub wakes every stream, and each catches up from the table.
+The listener never carries events itself: a notification (``"<person> <event id>
+<deliveries>"``, migration 0011) hands the event id to that person's streams only, which read
+the new events from the table in one query (see :mod:`maas.http.events`); a stream that has
+sent the id already reads nothing. A notification that is lost (the listener's connection
+dropped, the database restarted) loses nothing: on reconnecting the hub tells every stream to
+catch up, and each reads what it missed from the table. The webhook sender is woken only by
+events that queued a delivery.
 
 Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
 the transaction of the change). Each body is signed: the header ``Maas-Signature:
@@ -24,6 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -66,13 +70,33 @@ def event_json(event: events.Event) -> dict[str, Any]:
     }
 
 
+@dataclass(eq=False)
+class Follower:
+    """One stream's mailbox: the ids notified for its person since it last looked, and
+    whether notifications may have been lost meanwhile."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ids: set[int] = field(default_factory=set)
+    catch_up: bool = False
+
+    def take(self) -> tuple[set[int], bool]:
+        """What was notified (and whether to catch up), emptying the mailbox. Clears ``wake``:
+        anything notified after this call wakes it again."""
+        self.wake.clear()
+        ids, catch_up = self.ids, self.catch_up
+        self.ids, self.catch_up = set(), False
+        return ids, catch_up
+
+
 class EventHub:
     """Fans notifications out to the streams of this process; one listener connection."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._waiters: dict[uuid.UUID, set[asyncio.Event]] = {}
+        # By the person's id as PostgreSQL writes it (``uuid::text``): no parsing per event.
+        self._followers: dict[str, set[Follower]] = {}
         self._any: set[asyncio.Event] = set()
+        self._senders: set[asyncio.Event] = set()
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -80,47 +104,75 @@ class EventHub:
         self.reconnects = 0
         self.closing = False
 
-    def subscribe(self, person_id: uuid.UUID | None) -> asyncio.Event:
-        """An event set whenever something for the person may have arrived (``None``: for
-        anyone). Call :meth:`unsubscribe` when done."""
+    def follow(self, person_id: uuid.UUID) -> Follower:
+        """A mailbox for the person's event ids. Call :meth:`unfollow` when done."""
+        follower = Follower()
+        self._followers.setdefault(str(person_id), set()).add(follower)
+        return follower
+
+    def unfollow(self, person_id: uuid.UUID, follower: Follower) -> None:
+        key = str(person_id)
+        followers = self._followers.get(key)
+        if followers is not None:
+            followers.discard(follower)
+            if not followers:
+                del self._followers[key]
+
+    def subscribe(self, person_id: None = None) -> asyncio.Event:
+        """An event set on every notification, whoever it is for (a person's streams
+        :meth:`follow` instead). Call :meth:`unsubscribe` when done."""
         wake = asyncio.Event()
-        if person_id is None:
-            self._any.add(wake)
-        else:
-            self._waiters.setdefault(person_id, set()).add(wake)
+        self._any.add(wake)
         return wake
 
-    def unsubscribe(self, person_id: uuid.UUID | None, wake: asyncio.Event) -> None:
-        if person_id is None:
-            self._any.discard(wake)
-            return
-        waiters = self._waiters.get(person_id)
-        if waiters is not None:
-            waiters.discard(wake)
-            if not waiters:
-                del self._waiters[person_id]
+    def unsubscribe(self, person_id: None, wake: asyncio.Event) -> None:
+        self._any.discard(wake)
 
-    def wake_all(self) -> None:
-        for waiters in self._waiters.values():
-            for wake in waiters:
-                wake.set()
+    def subscribe_deliveries(self) -> asyncio.Event:
+        """An event set whenever a webhook delivery may have become due (an event queued one,
+        a replay, a reconnect). Call :meth:`unsubscribe_deliveries` when done."""
+        wake = asyncio.Event()
+        self._senders.add(wake)
+        return wake
+
+    def unsubscribe_deliveries(self, wake: asyncio.Event) -> None:
+        self._senders.discard(wake)
+
+    def wake_all(self, *, catch_up: bool = False) -> None:
+        """Wake everyone; with ``catch_up`` streams also look for what was notified while
+        no one listened."""
+        for followers in self._followers.values():
+            for follower in followers:
+                follower.catch_up = follower.catch_up or catch_up
+                follower.wake.set()
         for wake in self._any:
             wake.set()
+        self.wake_senders()
 
     def wake_senders(self) -> None:
-        for wake in self._any:
+        for wake in self._senders:
             wake.set()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        person, _, _ = payload.partition(" ")
-        try:
-            person_id = uuid.UUID(person)
-        except ValueError:
-            return
-        for wake in self._waiters.get(person_id, ()):
-            wake.set()
+        person, _, rest = payload.partition(" ")
+        raw_id, _, queued = rest.partition(" ")
+        followers = self._followers.get(person)
+        if followers:
+            try:
+                event_id = int(raw_id)
+            except ValueError:
+                log.warning("event notification without an event id: %r", payload)
+                for follower in followers:
+                    follower.catch_up = True
+                    follower.wake.set()
+            else:
+                for follower in followers:
+                    follower.ids.add(event_id)
+                    follower.wake.set()
         for wake in self._any:
             wake.set()
+        if queued != "0":  # a count, or a notification from before migration 0011
+            self.wake_senders()
 
     def _on_terminate(self, _conn: object) -> None:
         self._lost.set()
@@ -146,7 +198,7 @@ class EventHub:
                 self._conn = conn
                 self.connected.set()
                 # Whatever was notified while no one listened is in the table: catch up.
-                self.wake_all()
+                self.wake_all(catch_up=True)
                 await self._watch(conn)
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                 log.warning("event listener lost its connection (%s); reconnecting", error)
@@ -182,12 +234,19 @@ class WebhookSender:
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._backlog = False  # the last claim filled every free slot: more may be due
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="maas-webhook-sender")
 
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._backlog:  # a slot is free for what the last claim had to leave
+            self._backlog = False
+            self.hub.wake_senders()
+
     async def _run(self) -> None:
-        wake = self.hub.subscribe(None)
+        wake = self.hub.subscribe_deliveries()
         timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -200,7 +259,7 @@ class WebhookSender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.settings.webhook_interval_s)
         finally:
-            self.hub.unsubscribe(None, wake)
+            self.hub.unsubscribe_deliveries(wake)
             for task in list(self._inflight):
                 task.cancel()
 
@@ -212,10 +271,11 @@ class WebhookSender:
         lease_s = self.settings.webhook_timeout_s * 2 + 5
         async with self.pool.acquire() as conn:
             due = await events.claim_due(conn, limit=free, lease_s=lease_s)
+        self._backlog = len(due) == free
         for delivery in due:
             task = asyncio.create_task(self._post(session, delivery))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(self._finished)
         return len(due)
 
     async def _post(self, session: aiohttp.ClientSession, delivery: events.DueDelivery) -> None:

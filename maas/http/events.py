@@ -12,6 +12,25 @@
   reach is not found. No answer contains any part of a secret.
 * ``GET /v1/webhook-deliveries?status=dead`` — the dead-letter list (or ``pending`` /
   ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends a dead one again.
+
+How a live stream stays cheap and loses nothing. The listener (:class:`maas.notify.EventHub`)
+hands each notified event id to the streams of that event's person only. A woken stream reads,
+in one query, the events after the last id it sent and the notified ids at or below it that it
+has not sent; ids it sent already cost nothing. So a wake-up reads the new events, never the
+person's history.
+
+Ids come from a sequence when the row is inserted but become visible at commit, so a
+transaction that commits late can add an id *below* one already sent (``test.slow`` takes id
+9, ``test.fast`` takes 10 and commits first; 10 is sent, then 9 commits). Its notification
+names 9, so the stream sends it as soon as it commits, however long the transaction ran; a
+stream sends events in id order except for such late commits, and never one twice. A late
+event's frame has no ``id:`` line: the SSE last-event id (what a browser sends back as
+``Last-Event-ID``) stays the highest id sent, so a reconnect does not send 10 again. When
+notifications may have been lost (the listener reconnected), a stream also looks back
+``LATE_COMMIT_WINDOW_S`` (by the writing transaction's start) for ids below its last it has
+not sent. What this cannot see: an event below the client's ``Last-Event-ID`` that commits
+while the client is disconnected, and one below the start of a stream opened without
+``Last-Event-ID``.
 """
 
 from __future__ import annotations
@@ -45,8 +64,12 @@ from maas.store import events
 
 STREAM_BATCH = 500
 LATE_COMMIT_WINDOW_S = 120.0
-"""How long a transaction may run between writing an event and committing it and still have
-the event sent on a live stream in spite of a higher id sent before it."""
+"""After a listener outage (notifications lost): how long a transaction may have run between
+writing an event and committing it and still have the event sent in spite of a higher id sent
+before it. With the listener up, a late commit's notification names it, whatever its age."""
+SENT_KEPT = 2 * STREAM_BATCH
+"""How many sent ids a stream remembers (to recognise late commits and ids already sent); a
+late commit below the oldest of them is not sent."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 MAX_ID = 2**63 - 1
 """Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
@@ -58,7 +81,9 @@ STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
         "in": "header",
         "required": False,
         "description": "Resume: first every event after this id, then live ones. Without it "
-        "the stream starts with what happens from now on.",
+        "the stream starts with what happens from now on. A late-committed event with an id "
+        "below one already sent comes without an SSE id line, so the last id seen stays "
+        "the one to resume from.",
         "schema": _EVENT_ID,
     },
     {
@@ -134,9 +159,32 @@ def _last_event_id(request: web.Request) -> int | None:
     return value
 
 
-def _sse(event: events.Event) -> bytes:
+def _sse(event: events.Event, *, cursor: bool = True) -> bytes:
+    """The event's frame; without ``cursor`` no ``id:`` line (a late commit: the client's
+    last-event id stays the highest one sent)."""
     data = json.dumps(event_json(event), separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+    head = f"id: {event.id}\n" if cursor else ""
+    return f"{head}event: {event.kind}\ndata: {data}\n\n".encode()
+
+
+class _Sent:
+    """The ids a stream sent above its floor (nothing at or below the floor is sent: the
+    client has it, or it is too old to look for). Bounded: the floor rises as it fills."""
+
+    def __init__(self, floor: int) -> None:
+        self.floor = floor
+        self.last = floor
+        self._ids: set[int] = set()
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id <= self.floor or event_id in self._ids
+
+    def add(self, event_id: int) -> None:
+        self._ids.add(event_id)
+        self.last = max(self.last, event_id)
+        if len(self._ids) > 2 * SENT_KEPT:
+            self.floor = sorted(self._ids)[-SENT_KEPT]
+            self._ids = {i for i in self._ids if i > self.floor}
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
@@ -144,8 +192,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     settings = request.app[appkeys.SETTINGS]
     last = _last_event_id(request)
-    # Subscribe before reading, so that nothing committed in between is missed.
-    wake = hub.subscribe(who.person_id)
+    # Follow before reading, so that nothing committed in between is missed.
+    follower = hub.follow(who.person_id)
     try:
         if last is None:
             async with pool(request).acquire() as conn:
@@ -159,37 +207,40 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         await response.write(b"retry: 2000\n: connected\n\n")
-        start = last  # this connection sends nothing at or below it (the client has it)
-        sent: set[int] = set()  # ids sent at or below ``last``, for late commits
+        sent = _Sent(last)
+        read = True  # the first round reads what came after ``last``
         while not hub.closing:
-            wake.clear()
-            async with pool(request).acquire() as conn:
-                late = await events.recent_events(
-                    conn, who.person_id, start, last, LATE_COMMIT_WINDOW_S
-                )
-                batch = await events.events_after(conn, who.person_id, last, limit=STREAM_BATCH)
-            for event in late:
-                if event.id not in sent:
-                    await response.write(_sse(event))
+            notified, catch_up = follower.take()
+            late = sorted(i for i in notified if i < sent.last and i not in sent)
+            if read or catch_up or late or any(i > sent.last for i in notified):
+                async with pool(request).acquire() as conn:
+                    found = []
+                    if catch_up:
+                        found = await events.recent_events(
+                            conn, who.person_id, sent.floor, sent.last, LATE_COMMIT_WINDOW_S
+                        )
+                    last_before = sent.last
+                    found += await events.stream_events(
+                        conn, who.person_id, last_before, late, limit=STREAM_BATCH
+                    )
+                newer = 0
+                for event in found:
+                    if event.id in sent:
+                        continue
+                    newer += event.id > last_before
+                    await response.write(_sse(event, cursor=event.id > sent.last))
                     sent.add(event.id)
-            for event in batch:
-                await response.write(_sse(event))
-                sent.add(event.id)
-                last = event.id
-            if len(sent) > 4 * STREAM_BATCH:
-                # Forget the oldest: late commits older than the window are not looked for.
-                start = sorted(sent)[-2 * STREAM_BATCH]
-                sent = {i for i in sent if i > start}
-            if len(batch) == STREAM_BATCH:
-                continue
+                read = newer == STREAM_BATCH  # a full batch: read on at once
+                if read:
+                    continue
             try:
-                await asyncio.wait_for(wake.wait(), settings.event_keepalive_s)
+                await asyncio.wait_for(follower.wake.wait(), settings.event_keepalive_s)
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away; it resumes with Last-Event-ID
     finally:
-        hub.unsubscribe(who.person_id, wake)
+        hub.unfollow(who.person_id, follower)
     return response
 
 

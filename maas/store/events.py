@@ -23,7 +23,8 @@ import asyncpg
 from maas.store.common import ListFilter, Page, page_of
 
 CHANNEL = "maas_event"
-"""The NOTIFY channel; each payload is ``"<person_id> <event_id>"``."""
+"""The NOTIFY channel; each payload is ``"<person_id> <event_id> <deliveries queued>"``
+(migration 0011; before it, the first two)."""
 
 SQL_RECORD = "SELECT maas_event($1, $2, $3::jsonb)"
 SQL_EVENTS_AFTER = """
@@ -32,9 +33,23 @@ WHERE person_id = $1 AND id > $2
 ORDER BY id
 LIMIT $3
 """
+# What a woken stream reads: the events after its last id, and the notified ones at or below
+# it that it has not sent (late commits, see maas.http.events). Both by primary key or the
+# (person_id, id) index: the cost is the new events', not the person's history.
+SQL_STREAM_EVENTS = """
+(SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
+ WHERE person_id = $1 AND id = ANY($3::bigint[]) AND id <= $2)
+UNION ALL
+(SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
+ WHERE person_id = $1 AND id > $2
+ ORDER BY id
+ LIMIT $4)
+ORDER BY id
+"""
 # Ids are taken when a row is inserted but become visible at commit, so a transaction that
-# commits late can add an id below one already sent. A live stream therefore also looks back
-# at the recent past (by the writing transaction's start time) for ids it has not sent.
+# commits late can add an id below one already sent. Its notification names it; when
+# notifications may have been lost (the listener reconnected), a stream looks back at the
+# recent past (by the writing transaction's start time) for ids it has not sent.
 SQL_RECENT_EVENTS = """
 SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
 WHERE person_id = $1 AND id > $2 AND id <= $3 AND created_at > now() - make_interval(secs => $4)
@@ -196,6 +211,20 @@ async def events_after(
     conn: asyncpg.Connection, person_id: uuid.UUID, after_id: int, *, limit: int = 500
 ) -> list[Event]:
     return [_event(r) for r in await conn.fetch(SQL_EVENTS_AFTER, person_id, after_id, limit)]
+
+
+async def stream_events(
+    conn: asyncpg.Connection,
+    person_id: uuid.UUID,
+    after_id: int,
+    late_ids: Sequence[int],
+    *,
+    limit: int = 500,
+) -> list[Event]:
+    """In id order: the events of ``late_ids`` at or below ``after_id`` (all of them), then up
+    to ``limit`` events after ``after_id``. One query."""
+    rows = await conn.fetch(SQL_STREAM_EVENTS, person_id, after_id, list(late_ids), limit)
+    return [_event(r) for r in rows]
 
 
 async def recent_events(

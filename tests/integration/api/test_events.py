@@ -37,6 +37,15 @@ from maas.store import events, people
 pytestmark = pytest.mark.db
 
 TIMEOUT_S = 15.0
+# The event trigger's webhook lookup, as migrations 0006 and 0011 write it.
+WEBHOOK_LOOKUP_0006 = """
+SELECT w.id FROM webhook w
+WHERE w.active AND (w.person_id = $1 OR w.community_id::text = $2)
+"""
+WEBHOOK_LOOKUP_0011 = """
+SELECT w.id FROM webhook w
+WHERE w.active AND (w.person_id = $1 OR w.community_id = $2::uuid)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +85,30 @@ async def someone(conn: asyncpg.Connection, world: World) -> Actor:
 
 
 async def read_event(response: aiohttp.ClientResponse, timeout_s: float) -> dict[str, Any]:
-    """The next event of an SSE stream (comments and keep-alives skipped)."""
+    """The next event of an SSE stream (comments and keep-alives skipped); ``cursor`` is its
+    ``id:`` line (None without one: a late commit). ``timeout_s`` is for the event, not for
+    each line: keep-alives do not extend it."""
+    async with asyncio.timeout(timeout_s):
+        return await _read_event(response)
+
+
+async def _read_event(response: aiohttp.ClientResponse) -> dict[str, Any]:
     fields: dict[str, str] = {}
     while True:
-        line = (await asyncio.wait_for(response.content.readline(), timeout_s)).decode()
+        line = (await response.content.readline()).decode()
         if line == "":
             raise ConnectionError("the stream ended")
         line = line.rstrip("\n")
         if line == "":
             if "data" in fields:
+                data = json.loads(fields["data"])
+                cursor = fields.get("id")
+                if cursor is not None:
+                    assert int(cursor) == data["id"]
                 return {
-                    "id": int(fields["id"]),
+                    "cursor": None if cursor is None else int(cursor),
                     "event": fields["event"],
-                    **json.loads(fields["data"]),
+                    **data,
                 }
             fields = {}
         elif not line.startswith(":"):
@@ -340,8 +360,169 @@ async def test_an_event_committed_late_with_a_lower_id_is_still_sent(
             slow_event = await read_event(stream, TIMEOUT_S)
             assert slow_event["event"] == "test.slow"
             assert slow_event["id"] < fast["id"]
+            # Without an id line: the client's last-event id stays the fast one's, so that a
+            # reconnect does not send it again.
+            assert (fast["cursor"], slow_event["cursor"]) == (fast["id"], None)
         finally:
             stream.close()
+        stream = await open_stream(live, someone, last_event_id=fast["id"])
+        try:
+            await events.record(conn, someone.id, "test.after", {})
+            assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after"
+        finally:
+            stream.close()
+
+
+async def test_a_late_commit_during_a_listener_outage_is_caught_up(
+    live: ApiClient,
+    api_settings: Settings,
+    conn: asyncpg.Connection,
+    someone: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The late commit's notification is lost with the listener: the reconnect's catch-up
+    finds it in the table."""
+    hub = live.app[appkeys.EVENT_HUB]
+    assert isinstance(hub, EventHub)
+    await asyncio.wait_for(hub.connected.wait(), TIMEOUT_S)
+    assert hub._conn is not None
+    listener = hub._conn.get_server_pid()
+    stream = await open_stream(live, someone)
+    async with db.connection(api_settings) as slow:
+        # The listener may reconnect only once the slow transaction has committed.
+        gate, reconnecting = asyncio.Event(), asyncio.Event()
+        connect = db.connect
+
+        async def gated_connect(settings: Settings, **kwargs: Any) -> asyncpg.Connection:
+            reconnecting.set()
+            await gate.wait()
+            return await connect(settings, **kwargs)
+
+        monkeypatch.setattr(db, "connect", gated_connect)
+        try:
+            tx = slow.transaction()
+            await tx.start()
+            await events.record(slow, someone.id, "test.slow", {})  # takes the lower id
+            await events.record(conn, someone.id, "test.fast", {})
+            fast = await read_event(stream, TIMEOUT_S)
+            assert fast["event"] == "test.fast"
+            assert await slow.fetchval("SELECT pg_terminate_backend($1, 5000)", listener)
+            await asyncio.wait_for(reconnecting.wait(), TIMEOUT_S)  # the old one is gone
+            await tx.commit()  # its notification goes to no one
+            gate.set()
+            slow_event = await read_event(stream, TIMEOUT_S)
+            assert (slow_event["event"], slow_event["cursor"]) == ("test.slow", None)
+            assert slow_event["id"] < fast["id"]
+            await events.record(conn, someone.id, "test.after", {})
+            assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after"
+        finally:
+            stream.close()
+
+
+async def test_a_wake_up_reads_only_what_is_new(
+    live: ApiClient,
+    conn: asyncpg.Connection,
+    someone: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No event is read from the table twice, however long the person's recent history and
+    however often its ids are notified again; the catch-up look-back is for outages only."""
+    async with conn.transaction():
+        for n in range(40):  # a busy recent past
+            await events.record(conn, someone.id, "test.history", {"n": n})
+    read: list[int] = []
+    looked_back: list[int] = []
+    stream_events, recent_events = events.stream_events, events.recent_events
+
+    async def counting_stream(*args: Any, **kwargs: Any) -> list[events.Event]:
+        found = await stream_events(*args, **kwargs)
+        read.extend(e.id for e in found)
+        return found
+
+    async def counting_recent(*args: Any, **kwargs: Any) -> list[events.Event]:
+        found = await recent_events(*args, **kwargs)
+        looked_back.extend(e.id for e in found)
+        return found
+
+    monkeypatch.setattr(events, "stream_events", counting_stream)
+    monkeypatch.setattr(events, "recent_events", counting_recent)
+    stream = await open_stream(live, someone)
+    try:
+        got = []
+        for n in range(5):
+            await events.record(conn, someone.id, "test.live", {"n": n})
+            got.append((await read_event(stream, TIMEOUT_S))["id"])
+        # The same ids again (as if notified twice): nothing is read or sent.
+        for event_id in got:
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {event_id} 0"
+            )
+        await events.record(conn, someone.id, "test.last", {})
+        last = await read_event(stream, TIMEOUT_S)
+        assert last["event"] == "test.last"
+        assert sorted(read) == sorted(set(read)) == [*got, last["id"]]
+        assert looked_back == []
+    finally:
+        stream.close()
+
+
+async def test_a_notification_never_sends_someone_elses_event(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor, world: World
+) -> None:
+    other = world["rider_west"].id
+    stream = await open_stream(live, someone)
+    try:
+        async with conn.transaction():
+            await events.record(conn, other, "test.private", {})
+            private = await conn.fetchval("SELECT max(id) FROM event WHERE person_id = $1", other)
+        # A notification naming this stream's person with another person's event id, above
+        # and (after the next event) below what the stream has sent.
+        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private} 0")
+        await events.record(conn, someone.id, "test.own", {})
+        own = await read_event(stream, TIMEOUT_S)
+        assert own["event"] == "test.own"
+        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private} 0")
+        await events.record(conn, someone.id, "test.own_again", {})
+        assert (await read_event(stream, TIMEOUT_S))["event"] == "test.own_again"
+    finally:
+        stream.close()
+
+
+async def test_the_webhook_lookup_matches_community_ids_as_before(
+    conn: asyncpg.Connection, someone: Actor, world: World
+) -> None:
+    """Migration 0011 compares uuids where 0006 compared text: the canonical id still matches,
+    anything else in a free payload matches nothing and fails nothing; and the comparison can
+    use the partial index on active community subscriptions."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        hook = await events.create_webhook(
+            conn,
+            community_id=world.west,
+            person_id=None,
+            url="http://127.0.0.1:9/",
+            secret="s" * 16,
+            created_by=world["admin"].id,
+        )
+        for community in (str(world.west), str(world.west).upper(), "west", None, 7):
+            await events.record(conn, someone.id, "test.lookup", {"community_id": community})
+        queued = await conn.fetch(
+            "SELECT e.payload ->> 'community_id' AS community FROM webhook_delivery d "
+            "JOIN event e ON e.id = d.event_id WHERE d.webhook_id = $1",
+            hook.id,
+        )
+        assert [r["community"] for r in queued] == [str(world.west)]
+
+        async def plan(sql: str) -> str:
+            rows = await conn.fetch("EXPLAIN " + sql, someone.id, str(world.west))
+            return "\n".join(r[0] for r in rows)
+
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        assert "webhook_community" in await plan(WEBHOOK_LOOKUP_0011)
+        assert "webhook_community" not in await plan(WEBHOOK_LOOKUP_0006)
+    finally:
+        await tx.rollback()
 
 
 # ---- the documented contract: what the stream, the webhook API and the events look like ----
