@@ -55,8 +55,8 @@ class Settings:
     event_listener_check_s: float = 5.0
     """How often the LISTEN connection is checked (a dropped one reconnects and catches up)."""
     webhook_interval_s: float = 5.0
-    """Seconds between polls of due webhook deliveries (new events also wake the sender);
-    0 switches webhook delivery off."""
+    """Seconds between polls of due webhook deliveries (an event that queued a delivery also
+    wakes the sender); 0 switches webhook delivery off."""
     webhook_timeout_s: float = 5.0
     webhook_concurrency: int = 8
     webhook_max_attempts: int = 8
