@@ -49,10 +49,14 @@ SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text
 FROM ride_request WHERE id = $1
 """
 SQL_CREATED_AFTER = """
-SELECT id, payload ->> 'request_id' AS request_id FROM event
+SELECT id, payload ->> 'request_id' AS request_id, created_at FROM event
 WHERE id > $1 AND kind = 'request.created'
 ORDER BY id LIMIT $2
 """
+MAX_WAIT_S = 30.0
+"""A request that has waited this long for its instant answer (the service is overloaded) gets
+none: it would come too late to be instant, and the scheduler's next run answers it anyway.
+This bounds the work queued behind a burst."""
 SQL_LAST_ID = "SELECT coalesce(max(id), 0) FROM event"
 
 
@@ -404,6 +408,11 @@ def answer_payload(inp: PlanInput, row: asyncpg.Record, ans: Answer) -> dict[str
     }
 
 
+def too_late(created_at: datetime, now: datetime) -> bool:
+    """Whether a request created at ``created_at`` waited too long for an instant answer."""
+    return (now - created_at).total_seconds() > MAX_WAIT_S
+
+
 class InstantAnswers:
     """Answers each new request from the outbox (``request.created``), in the worker pool."""
 
@@ -425,6 +434,8 @@ class InstantAnswers:
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self.skipped = 0
+        """Requests that got no instant answer because it would have come too late."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="maas-instant-answers")
@@ -442,16 +453,30 @@ class InstantAnswers:
                 rows = []
             for r in rows:
                 last = r["id"]
-                task = asyncio.create_task(self.answer(uuid.UUID(r["request_id"])))
+                task = asyncio.create_task(
+                    self.answer(uuid.UUID(r["request_id"]), created_at=r["created_at"])
+                )
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             if not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), 5.0)
 
-    async def answer(self, request_id: uuid.UUID) -> Answer | None:
-        """Compute and record one request's answer (an event for its rider)."""
+    async def answer(
+        self, request_id: uuid.UUID, *, created_at: datetime | None = None
+    ) -> Answer | None:
+        """Compute and record one request's answer (an event for its rider); none for a
+        request created more than :data:`MAX_WAIT_S` ago (``created_at``)."""
         async with self._slots:
+            if created_at is not None and too_late(created_at, datetime.now(UTC)):
+                self.skipped += 1
+                if self.skipped % 100 == 1:
+                    log.warning(
+                        "instant answers are %.0f s or more behind; %d skipped so far",
+                        MAX_WAIT_S,
+                        self.skipped,
+                    )
+                return None
             try:
                 async with self.pool.acquire() as conn:
                     found = await read_day(

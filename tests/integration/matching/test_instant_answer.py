@@ -251,3 +251,23 @@ def test_backward_search_gives_the_forward_times(network: RoadNetwork) -> None:
         assert np.array_equal(np.isinf(forward), np.isinf(backward))
         finite = np.isfinite(forward)
         assert np.allclose(forward[finite], backward[finite], rtol=1e-9, atol=1e-6)
+
+
+async def test_a_request_that_waited_too_long_gets_no_instant_answer(
+    pool: asyncpg.Pool, network: RoadNetwork, world: World, conn: asyncpg.Connection
+) -> None:
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    rider = await world.person("Rider")
+    request_id = await world.request(rider, NUFRINGEN, HERRENBERG, t)
+    answers = instant.InstantAnswers(
+        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
+    )
+    late = datetime.now(UTC) - timedelta(seconds=instant.MAX_WAIT_S + 1)
+    assert await answers.answer(request_id, created_at=late) is None
+    assert answers.skipped == 1
+    told = "SELECT count(*) FROM event WHERE person_id = $1 AND kind = $2"
+    assert await conn.fetchval(told, rider, instant.KIND) == 0
+    # In time, the same request is answered.
+    assert await answers.answer(request_id, created_at=datetime.now(UTC)) is not None
+    assert await conn.fetchval(told, rider, instant.KIND) == 1
