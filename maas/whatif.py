@@ -50,12 +50,11 @@ from shapely.geometry.base import BaseGeometry
 
 from maas.domain import kpi
 from maas.domain import params as community_params
-from maas.domain.recurrence import WeeklyRule, expand
 from maas.domain.volunteers import iso_week
 from maas.errors import InputError, NotFoundError, UnavailableError
 from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, Place, PlanInput, PlanOutput, RequestIn
-from maas.planning.service import candidate_places
+from maas.planning.service import candidate_places, offer_trips
 from maas.settings import Settings
 from maas.store import kpis as kpi_store
 from maas.store import params as params_store
@@ -277,34 +276,6 @@ def day_bounds(day: date, time_zone: str = TIME_ZONE) -> tuple[datetime, datetim
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _occurrences(
-    o: planning.OfferRow, start: datetime, end: datetime
-) -> list[tuple[date, datetime, datetime]]:
-    if o.weekdays is None:
-        assert o.depart_earliest is not None
-        assert o.depart_latest is not None
-        if o.depart_latest < start or o.depart_earliest >= end:
-            return []
-        return [(o.depart_earliest.astimezone(ZoneInfo(o.time_zone)).date(), *_window(o))]
-    assert o.valid_from is not None
-    rule = WeeklyRule(
-        weekdays=o.weekdays,
-        local_depart_earliest=o.local_depart_earliest,
-        local_depart_latest=o.local_depart_latest,
-        valid_from=o.valid_from,
-        valid_until=o.valid_until,
-        exception_dates=o.exception_dates,
-        time_zone=o.time_zone,
-    )
-    return [(x.local_date, x.depart_earliest, x.depart_latest) for x in expand(rule, start, end)]
-
-
-def _window(o: planning.OfferRow) -> tuple[datetime, datetime]:
-    assert o.depart_earliest is not None
-    assert o.depart_latest is not None
-    return o.depart_earliest, o.depart_latest
-
-
 async def read_past_day(
     conn: asyncpg.Connection,
     community_id: uuid.UUID,
@@ -331,7 +302,7 @@ async def read_past_day(
 
     occurrences = []
     for o in offers:
-        for occ_day, earliest, latest in _occurrences(o, start, end):
+        for occ_day, earliest, latest in offer_trips(o, start, end):
             occurrences.append(
                 OccurrenceIn(
                     offer_id=o.id,

@@ -439,7 +439,7 @@ async def read_input(
     occurrences: list[OccurrenceIn] = []
     riders: list[RequestIn] = []
     for o in offers:
-        for day, earliest, latest in _occurrences(o, lower, end):
+        for day, earliest, latest in offer_trips(o, lower, end):
             key = (o.id, day)
             if key in started or latest < lower:
                 continue
@@ -574,12 +574,16 @@ def _others(places: list[Place], own: Place) -> list[Place]:
     ]
 
 
-def _occurrences(
+def offer_trips(
     o: planning.OfferRow, start: datetime, end: datetime
 ) -> list[tuple[date, datetime, datetime]]:
+    """An offer's trips departing in [start, end): (local date, earliest, latest departure);
+    a one-off offer's single trip, or a weekly offer's expanded in its own time zone."""
     if o.weekdays is None:
         assert o.depart_earliest is not None
         assert o.depart_latest is not None
+        if o.depart_latest < start or o.depart_earliest >= end:
+            return []
         day = o.depart_earliest.astimezone(ZoneInfo(o.time_zone)).date()
         return [(day, o.depart_earliest, o.depart_latest)]
     assert o.valid_from is not None
