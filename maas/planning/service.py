@@ -333,8 +333,7 @@ class MatchingRunner:
                 end = now + timedelta(hours=hours)
                 if not await conn.fetchval(SQL_HAS_OPEN_REQUESTS, community_id, now, end):
                     continue
-                last = await planning.last_run_started(conn, community_id)
-                failed = last is not None and await planning.last_run_failed(conn, community_id)
+                last, failed = await planning.last_run(conn, community_id)
                 changes = 0
                 if last is not None and self.settings.matching_changes > 0:
                     changes = await planning.changes_since(conn, community_id, last)

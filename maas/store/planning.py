@@ -41,9 +41,8 @@ FROM community c
 LEFT JOIN community_params_version v ON v.community_id = c.id AND v.version = c.params_version
 WHERE c.id = $1
 """
-SQL_LAST_RUN_STARTED = "SELECT max(started_at) FROM matching_run WHERE community_id = $1"
-SQL_LAST_RUN_FAILED = """
-SELECT status = 'failed' FROM matching_run WHERE community_id = $1
+SQL_LAST_RUN = """
+SELECT started_at, status = 'failed' AS failed FROM matching_run WHERE community_id = $1
 ORDER BY started_at DESC, id DESC LIMIT 1
 """
 # What a new run could answer differently since $2: requests and offers created, changed or
@@ -340,14 +339,13 @@ async def write_lock(conn: asyncpg.Connection, community_id: uuid.UUID, *, share
     await conn.fetchval(sql, WRITE_LOCK_NS, str(community_id))
 
 
-async def last_run_started(conn: asyncpg.Connection, community_id: uuid.UUID) -> datetime | None:
-    value: datetime | None = await conn.fetchval(SQL_LAST_RUN_STARTED, community_id)
-    return value
-
-
-async def last_run_failed(conn: asyncpg.Connection, community_id: uuid.UUID) -> bool:
-    """Whether the community's latest run failed (it wrote nothing)."""
-    return bool(await conn.fetchval(SQL_LAST_RUN_FAILED, community_id))
+async def last_run(
+    conn: asyncpg.Connection, community_id: uuid.UUID
+) -> tuple[datetime | None, bool]:
+    """When the community's latest run started (None: never), and whether it failed (then it
+    wrote nothing)."""
+    row = await conn.fetchrow(SQL_LAST_RUN, community_id)
+    return (None, False) if row is None else (row["started_at"], bool(row["failed"]))
 
 
 async def changes_since(conn: asyncpg.Connection, community_id: uuid.UUID, since: datetime) -> int:

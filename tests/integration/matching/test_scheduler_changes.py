@@ -62,8 +62,9 @@ async def test_the_scheduler_runs_again_once_enough_has_changed(
         assert first.status == "succeeded", first.error
         assert await runner.run_due() == []  # nothing changed, the hour is not over
         await world.request(await world.person("Second"), NUFRINGEN, HERRENBERG, t)
-        last = await planning.last_run_started(conn, world.community_id)
-        assert last == first.started_at
+        last, failed = await planning.last_run(conn, world.community_id)
+        assert (last, failed) == (first.started_at, False)
+        assert last is not None
         assert await planning.changes_since(conn, world.community_id, last) == 1
         assert await runner.run_due() == []  # one change is not enough
         await world.offer(await world.person("Second driver"), GAERTRINGEN, HERRENBERG, t)
