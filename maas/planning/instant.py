@@ -10,7 +10,8 @@ volunteers' limits of problem building). The answer is advisory: the next matchi
 place the rider differently (or better), and never moves a confirmed ride.
 
 The answer reaches the rider as an event ``request.instant_answer``; :class:`InstantAnswers`
-watches the outbox for ``request.created`` events and answers each (bounded concurrency).
+watches the outbox for ``request.created`` events and answers what arrived since its last pass
+together, a day at a time.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +50,10 @@ SQL_REQUEST = """
 SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
 FROM ride_request WHERE id = $1
 """
+SQL_REQUESTS = """
+SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
+FROM ride_request WHERE id = ANY($1::uuid[])
+"""
 SQL_CREATED_AFTER = """
 SELECT id, payload ->> 'request_id' AS request_id, created_at FROM event
 WHERE id > $1 AND kind = 'request.created'
@@ -58,6 +64,8 @@ MAX_WAIT_S = 30.0
 none: it would come too late to be instant, and the scheduler's next run answers it anyway.
 This bounds the work queued behind a burst."""
 SQL_LAST_ID = "SELECT coalesce(max(id), 0) FROM event"
+PASS_SIZE = 500
+"""At most this many new requests are answered in one pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +131,8 @@ class DayCache:
     stuck: set[str]
     plan: matching.Result
 
-    def fits(self, inp: PlanInput, request_id: uuid.UUID) -> bool:
-        """Whether ``inp`` is this day with only new open requests added (the answered one
+    def fits(self, inp: PlanInput, request_ids: Collection[uuid.UUID]) -> bool:
+        """Whether ``inp`` is this day with only new open requests added (the answered ones
         among them): nothing cached changed, so only the new riders need inserting."""
         if (
             inp.network_path != self.network_path
@@ -132,7 +140,7 @@ class DayCache:
             or inp.t0 != self.t0
             or inp.params != self.params
             or inp.occurrences != self.occurrences
-            or request_id in self.requests
+            or any(i in self.requests for i in request_ids)
         ):
             return False
         seen = 0
@@ -185,18 +193,19 @@ def _extend(cache: DayCache, network: RoadNetwork, inp: PlanInput) -> None:
         cache.location_of[point] = old + index
 
 
-def _build(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> DayCache:
-    """The day from scratch: every rider but ``request_id`` inserted, held riders first."""
+def _build(network: RoadNetwork, inp: PlanInput, request_ids: Collection[uuid.UUID]) -> DayCache:
+    """The day from scratch: every rider but ``request_ids`` inserted, held riders first."""
     points = worker.points_of(inp)
     snaps, location_of = worker.snap_points(network, inp.snap_max_distance_m, points)
     limit = worker.matrix_limit(network, inp, snaps, location_of)
     matrix = worker._matrix(network, inp, snaps, location_of)
     located = build_problem(inp, location_of, matrix)
     problem, stuck = worker._without_stuck_holds(located.problem)
-    rid = str(request_id)
+    answered = {str(i) for i in request_ids}
     plan = _empty_plan(problem)
     params = worker.solve_params(inp.params)
-    for rider in sorted((r for r in problem.riders if r.id != rid), key=_order_key(problem)):
+    waiting = (r for r in problem.riders if r.id not in answered)
+    for rider in sorted(waiting, key=_order_key(problem)):
         insertion = matching.insert_cheapest(problem, plan, rider, params=params)
         if insertion is not None:
             plan = matching.apply_insertion(plan, insertion)
@@ -206,7 +215,7 @@ def _build(network: RoadNetwork, inp: PlanInput, request_id: uuid.UUID) -> DayCa
         t0=inp.t0,
         params=inp.params,
         occurrences=inp.occurrences,
-        requests={r.id: r for r in inp.requests if r.id != request_id},
+        requests={r.id: r for r in inp.requests if r.id not in request_ids},
         tried=set(points),
         snaps=snaps,
         location_of=location_of,
@@ -239,7 +248,20 @@ def answer_on(
     *,
     cache_as: str | None = None,
 ) -> Answer:
-    """The instant answer for one request of ``inp`` (pure: no database).
+    """The instant answer for one request of ``inp`` (see :func:`answers_on`)."""
+    return answers_on(network, inp, (request_id,), cache_as=cache_as)[0]
+
+
+def answers_on(
+    network: RoadNetwork,
+    inp: PlanInput,
+    request_ids: Sequence[uuid.UUID],
+    *,
+    cache_as: str | None = None,
+) -> list[Answer]:
+    """The instant answers for requests of ``inp`` (pure: no database), one per id, in that
+    order: each is inserted into the day's plan as the earlier ones left it, exactly as if
+    they had been answered one by one.
 
     With ``cache_as`` (see :func:`cache_key`) the day is kept in this process: the next
     answer for the same day, if only new open requests were added to it, snaps just their
@@ -249,74 +271,88 @@ def answer_on(
     from scratch and nothing is kept."""
     t = time.perf_counter()
     cached = None if cache_as is None else _days.pop(cache_as, None)
-    if cached is not None and cached.fits(inp, request_id):
+    if cached is not None and cached.fits(inp, request_ids):
         _extend(cached, network, inp)
         day = cached
         cache_hit = True
     else:
-        day = _build(network, inp, request_id)
+        day = _build(network, inp, request_ids)
         cache_hit = False
     located = build_problem(inp, day.location_of, day.matrix)
     problem = worker.without_drivers(located.problem, day.stuck)
     plan = day.plan
     params = worker.solve_params(inp.params)
-    rid = str(request_id)
     riders = {r.id: r for r in problem.riders}
     if cache_hit:
+        answering = set(request_ids)
         added = [
             riders[str(r.id)]
             for r in inp.requests
-            if r.id not in day.requests and r.id != request_id and str(r.id) in riders
+            if r.id not in day.requests and r.id not in answering and str(r.id) in riders
         ]
         for rider in sorted(added, key=_order_key(problem)):
             plan = _insert(problem, plan, rider, params)[0]
     day.requests = {r.id: r for r in inp.requests}
-    new = riders.get(rid)
-    riders_in_plan = len(plan.assignments)
-    insertion = None
-    if new is not None:
-        day.plan, insertion = _insert(problem, plan, new, params)
-    else:
-        day.plan = plan
-    if cache_as is not None:
-        _days[cache_as] = day
-        while len(_days) > MAX_CACHED_DAYS:
-            del _days[next(iter(_days))]
-    if insertion is None:
-        return Answer(
-            likely=False,
-            riders_in_plan=riders_in_plan,
-            compute_s=time.perf_counter() - t,
-            cache_hit=cache_hit,
-        )
-    offer_id, _, day_text = insertion.driver_id.partition("/")
 
     def place(location: int) -> dict[str, Any]:
         p = located.places[location]
         mp = None if p.meeting_point_id is None else str(p.meeting_point_id)
         return {"lon": p.lon, "lat": p.lat, "walk_s": p.walk_s, "meeting_point_id": mp}
 
-    return Answer(
-        likely=True,
-        offer_id=offer_id,
-        occurrence_date=day_text,
-        pickup_s=insertion.pickup_s,
-        dropoff_s=insertion.dropoff_s,
-        pickup=place(insertion.pickup_location),
-        dropoff=place(insertion.dropoff_location),
-        added_driving_s=insertion.added_driving_s,
-        riders_in_plan=riders_in_plan,
-        compute_s=time.perf_counter() - t,
-        cache_hit=cache_hit,
-    )
+    answers = []
+    for request_id in request_ids:
+        new = riders.get(str(request_id))
+        riders_in_plan = len(plan.assignments)
+        insertion = None
+        if new is not None:
+            plan, insertion = _insert(problem, plan, new, params)
+        if insertion is None:
+            answers.append(
+                Answer(
+                    likely=False,
+                    riders_in_plan=riders_in_plan,
+                    compute_s=time.perf_counter() - t,
+                    cache_hit=cache_hit,
+                )
+            )
+            continue
+        offer_id, _, day_text = insertion.driver_id.partition("/")
+        answers.append(
+            Answer(
+                likely=True,
+                offer_id=offer_id,
+                occurrence_date=day_text,
+                pickup_s=insertion.pickup_s,
+                dropoff_s=insertion.dropoff_s,
+                pickup=place(insertion.pickup_location),
+                dropoff=place(insertion.dropoff_location),
+                added_driving_s=insertion.added_driving_s,
+                riders_in_plan=riders_in_plan,
+                compute_s=time.perf_counter() - t,
+                cache_hit=cache_hit,
+            )
+        )
+    day.plan = plan
+    if cache_as is not None:
+        _days[cache_as] = day
+        while len(_days) > MAX_CACHED_DAYS:
+            del _days[next(iter(_days))]
+    return answers
 
 
 def answer(inp: PlanInput, request_id: uuid.UUID, cache_as: str | None = None) -> Answer:
-    """:func:`answer_on` in a worker process (the network opened once per process, the days
+    """:func:`answer_on` in a worker process (see :func:`answers`)."""
+    return answers(inp, (request_id,), cache_as)[0]
+
+
+def answers(
+    inp: PlanInput, request_ids: Sequence[uuid.UUID], cache_as: str | None = None
+) -> list[Answer]:
+    """:func:`answers_on` in a worker process (the network opened once per process, the days
     kept per process)."""
     if inp.network_path is None:
         raise RuntimeError("no road network")
-    return answer_on(worker._network(inp.network_path), inp, request_id, cache_as=cache_as)
+    return answers_on(worker._network(inp.network_path), inp, request_ids, cache_as=cache_as)
 
 
 async def read_day(
@@ -329,18 +365,35 @@ async def read_day(
 ) -> tuple[PlanInput, asyncpg.Record] | None:
     """The request's community's plan input for the request's day (read-only), or ``None``
     if the request is gone or not open."""
-    from maas.planning.service import TIME_ZONE, read_input
-
     row = await conn.fetchrow(SQL_REQUEST, request_id)
     if row is None or row["status"] != "open":
         return None
+    inp = await read_group(
+        conn, [row], network_path=network_path, snap_max_distance_m=snap_max_distance_m, now=now
+    )
+    return None if inp is None else (inp, row)
+
+
+async def read_group(
+    conn: asyncpg.Connection,
+    rows: Sequence[asyncpg.Record],
+    *,
+    network_path: Any,
+    snap_max_distance_m: float,
+    now: datetime | None = None,
+) -> PlanInput | None:
+    """The plan input (read-only) of the day that open requests ``rows`` share (one
+    :func:`day_of`), or ``None`` if their community is gone."""
+    from maas.planning.service import TIME_ZONE, read_input
+
+    row = rows[0]
     community = await planning.community_params(conn, row["community_id"])
     if community is None:
         return None
     now = now or _next_minute(datetime.now(UTC))
     day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
     start = datetime.combine(day, datetime.min.time(), ZoneInfo(TIME_ZONE))
-    end = max(start + timedelta(days=1), row["arrive_latest"])
+    end = max(start + timedelta(days=1), *(r["arrive_latest"] for r in rows))
     view = MatchingRun(
         id=uuid.uuid4(),
         community_id=row["community_id"],
@@ -373,7 +426,7 @@ async def read_day(
         now=now,
         cleanup=False,
     )
-    return inp, row
+    return inp
 
 
 def _next_minute(at: datetime) -> datetime:
@@ -414,7 +467,13 @@ def too_late(created_at: datetime, now: datetime) -> bool:
 
 
 class InstantAnswers:
-    """Answers each new request from the outbox (``request.created``), in the worker pool."""
+    """Answers the new requests from the outbox (``request.created``), in the worker pool.
+
+    Whatever arrived since the last pass is answered together: one read of each day it
+    touches and one worker call per day, in which the requests are inserted one after the
+    other in the order they were created, and one transaction for their events. Under load
+    the passes grow instead of the queue, so a burst costs one read of the day per pass,
+    not one per request."""
 
     def __init__(
         self,
@@ -433,7 +492,6 @@ class InstantAnswers:
         self.snap_max_distance_m = snap_max_distance_m
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
         self.skipped = 0
         """Requests that got no instant answer because it would have come too late."""
 
@@ -447,18 +505,14 @@ class InstantAnswers:
             self.wake.clear()
             try:
                 async with self.pool.acquire() as conn:
-                    rows = await conn.fetch(SQL_CREATED_AFTER, last, 100)
+                    rows = await conn.fetch(SQL_CREATED_AFTER, last, PASS_SIZE)
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                 log.warning("instant answers: %s", error)
                 rows = []
-            for r in rows:
-                last = r["id"]
-                task = asyncio.create_task(
-                    self.answer(uuid.UUID(r["request_id"]), created_at=r["created_at"])
-                )
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-            if not rows:
+            if rows:
+                last = rows[-1]["id"]
+                await self.answer_all([(uuid.UUID(r["request_id"]), r["created_at"]) for r in rows])
+            else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), 5.0)
 
@@ -467,8 +521,18 @@ class InstantAnswers:
     ) -> Answer | None:
         """Compute and record one request's answer (an event for its rider); none for a
         request created more than :data:`MAX_WAIT_S` ago (``created_at``)."""
-        async with self._slots:
-            if created_at is not None and too_late(created_at, datetime.now(UTC)):
+        return (await self.answer_all([(request_id, created_at)])).get(request_id)
+
+    async def answer_all(
+        self, requests: Sequence[tuple[uuid.UUID, datetime | None]]
+    ) -> dict[uuid.UUID, Answer]:
+        """Compute and record the answers of ``requests`` (id and creation time, in the
+        order they were created), a day at a time; those created more than
+        :data:`MAX_WAIT_S` ago, no longer open or whose day failed get none."""
+        now = datetime.now(UTC)
+        fresh = []
+        for request_id, created_at in requests:
+            if created_at is not None and too_late(created_at, now):
                 self.skipped += 1
                 if self.skipped % 100 == 1:
                     log.warning(
@@ -476,36 +540,58 @@ class InstantAnswers:
                         MAX_WAIT_S,
                         self.skipped,
                     )
-                return None
+            else:
+                fresh.append(request_id)
+        if not fresh:
+            return {}
+        try:
+            async with self.pool.acquire() as conn:
+                found = {r["id"]: r for r in await conn.fetch(SQL_REQUESTS, fresh)}
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+            log.warning("instant answers: %s", error)
+            return {}
+        days: dict[str, list[asyncpg.Record]] = {}
+        for request_id in fresh:
+            row = found.get(request_id)
+            if row is not None and row["status"] == "open":
+                days.setdefault(day_of(row), []).append(row)
+        answered: dict[uuid.UUID, Answer] = {}
+        for part in await asyncio.gather(*(self._answer_day(k, v) for k, v in days.items())):
+            answered.update(part)
+        return answered
+
+    async def _answer_day(self, key: str, rows: list[asyncpg.Record]) -> dict[uuid.UUID, Answer]:
+        async with self._slots:
             try:
                 async with self.pool.acquire() as conn:
-                    found = await read_day(
+                    inp = await read_group(
                         conn,
-                        request_id,
+                        rows,
                         network_path=self.network.path,
                         snap_max_distance_m=self.snap_max_distance_m,
                     )
-                if found is None:
-                    return None
-                inp, row = found
-                loop = asyncio.get_running_loop()
+                if inp is None:
+                    return {}
+                ids = [r["id"] for r in rows]
                 executor = self.executor_of()
-                key = day_of(row)
                 if executor is None:
-                    ans = await asyncio.to_thread(
-                        functools.partial(answer_on, cache_as=key), self.network, inp, request_id
+                    found = await asyncio.to_thread(
+                        functools.partial(answers_on, cache_as=key), self.network, inp, ids
                     )
                 else:
-                    ans = await loop.run_in_executor(executor, answer, inp, request_id, key)
-                async with self.pool.acquire() as conn:
-                    await events.record(conn, row["person_id"], KIND, answer_payload(inp, row, ans))
-                return ans
+                    loop = asyncio.get_running_loop()
+                    found = await loop.run_in_executor(executor, answers, inp, ids, key)
+                told = [
+                    (r["person_id"], KIND, json.dumps(answer_payload(inp, r, a), default=str))
+                    for r, a in zip(rows, found, strict=True)
+                ]
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.executemany(events.SQL_RECORD, told)
+                return dict(zip(ids, found, strict=True))
             except Exception:
-                log.exception("instant answer for request %s failed", request_id)
-                return None
+                log.exception("instant answers for %d request(s) of %s failed", len(rows), key)
+                return {}
 
     async def close(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
-        for task in list(self._inflight):
-            task.cancel()

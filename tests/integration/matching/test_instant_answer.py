@@ -271,3 +271,47 @@ async def test_a_request_that_waited_too_long_gets_no_instant_answer(
     # In time, the same request is answered.
     assert await answers.answer(request_id, created_at=datetime.now(UTC)) is not None
     assert await conn.fetchval(told, rider, instant.KIND) == 1
+
+
+async def test_a_pass_answers_its_requests_in_the_order_they_came(
+    world: World,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    network: RoadNetwork,
+    matching_settings: Settings,
+) -> None:
+    """Requests answered in one pass see each other as if answered one by one: the one seat
+    goes to whichever came first, and each rider is told in the same pass."""
+    t = tomorrow_at(7, 30)
+    offer = await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t, seats=1)
+    first_rider, second_rider = await world.person("First"), await world.person("Second")
+    first = await world.request(first_rider, NUFRINGEN, HERRENBERG, t)
+    second = await world.request(second_rider, NUFRINGEN, HERRENBERG, t)
+    found = await instant.read_day(
+        conn,
+        first,
+        network_path=network.path,
+        snap_max_distance_m=matching_settings.snap_max_distance_m,
+    )
+    assert found is not None
+    inp, _ = found
+    for order in ((first, second), (second, first)):
+        ahead, behind = await asyncio.to_thread(instant.answers_on, network, inp, order)
+        assert ahead.likely and ahead.offer_id == str(offer)
+        assert not behind.likely
+        assert behind.riders_in_plan == ahead.riders_in_plan + 1
+
+    answers = instant.InstantAnswers(
+        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
+    )
+    late = datetime.now(UTC) - timedelta(seconds=instant.MAX_WAIT_S + 1)
+    gone = uuid.uuid4()
+    now = datetime.now(UTC)
+    answered = await answers.answer_all([(first, now), (gone, now), (second, late)])
+    assert set(answered) == {first}  # the unknown one is skipped, the late one too
+    assert answers.skipped == 1
+    told = "SELECT payload FROM event WHERE person_id = $1 AND kind = $2"
+    payload = json.loads(await conn.fetchval(told, first_rider, instant.KIND))
+    assert payload["request_id"] == str(first)
+    assert payload["likely"] is answered[first].likely
+    assert await conn.fetchval(told, second_rider, instant.KIND) is None
