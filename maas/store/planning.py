@@ -175,7 +175,15 @@ CROSS JOIN LATERAL (
         SELECT DISTINCT ON (p.position) p.id, p.position,
                ST_Distance(p.position::geography, e.at::geography) AS distance_m
         FROM meeting_point p
-        WHERE ST_DWithin(p.position::geography, e.at::geography,
+        -- The box (degrees, a little larger than the walk) lets the position index find the
+        -- few candidates; the distance on the sphere then decides. Without it every request
+        -- measured its distance to every meeting point of the region.
+        WHERE p.position && ST_Expand(
+                  e.at,
+                  LEAST(q.max_walk_m, $2) / $3::float8
+                      / (111000 * GREATEST(cos(radians(abs(ST_Y(e.at)) + 0.5)), 0.01)),
+                  LEAST(q.max_walk_m, $2) / $3::float8 / 110000)
+          AND ST_DWithin(p.position::geography, e.at::geography,
                          LEAST(q.max_walk_m, $2) / $3::float8)
         ORDER BY p.position, p.id
     ) d
