@@ -38,6 +38,7 @@ import matching
 from maas.planning import worker
 from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, PlanInput, RequestIn, build_problem
+from maas.planning.service import PlacesCache
 from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
 from maas.store.planning import MatchingRun
@@ -381,9 +382,11 @@ async def read_group(
     network_path: Any,
     snap_max_distance_m: float,
     now: datetime | None = None,
+    places: PlacesCache | None = None,
 ) -> PlanInput | None:
     """The plan input (read-only) of the day that open requests ``rows`` share (one
-    :func:`day_of`), or ``None`` if their community is gone."""
+    :func:`day_of`), or ``None`` if their community is gone; ``places`` keeps the requests'
+    candidate meeting points from one read to the next."""
     from maas.planning.service import TIME_ZONE, read_input
 
     row = rows[0]
@@ -425,6 +428,7 @@ async def read_group(
         snap_max_distance_m=snap_max_distance_m,
         now=now,
         cleanup=False,
+        places=places,
     )
     return inp
 
@@ -492,6 +496,7 @@ class InstantAnswers:
         self.snap_max_distance_m = snap_max_distance_m
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
+        self.places = PlacesCache()
         self.skipped = 0
         """Requests that got no instant answer because it would have come too late."""
 
@@ -569,6 +574,7 @@ class InstantAnswers:
                         rows,
                         network_path=self.network.path,
                         snap_max_distance_m=self.snap_max_distance_m,
+                        places=self.places,
                     )
                 if inp is None:
                     return {}

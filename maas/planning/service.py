@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -371,19 +371,60 @@ class MatchingRunner:
 # ---- inputs ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class PlacesCache:
+    """The candidate meeting points of requests read before (see :func:`candidate_places`),
+    kept by a reader that reads the same requests again and again (instant answers). A
+    request's candidates depend only on its own points and walk, which never change, and on
+    the meeting points: the cache is emptied when their fingerprint or the walk limit
+    changes."""
+
+    fingerprint: tuple[int, int] | None = None
+    max_walk_m: int | None = None
+    near: dict[uuid.UUID, dict[str, list[Place]]] = field(default_factory=dict)
+
+    MAX_REQUESTS = 100_000
+    """Beyond this many requests the cache starts over (old days' requests go with it)."""
+
+
 async def candidate_places(
-    conn: asyncpg.Connection, request_ids: list[uuid.UUID], *, max_walk_m: int
+    conn: asyncpg.Connection,
+    request_ids: list[uuid.UUID],
+    *,
+    max_walk_m: int,
+    cache: PlacesCache | None = None,
 ) -> dict[tuple[uuid.UUID, str], list[Place]]:
-    """The meeting points each request may use besides its own points, by (request, end)."""
-    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
-    for side in ("origin", "destination"):
-        for p in await planning.meeting_points_near(
-            conn, request_ids, side=side, max_walk_m=max_walk_m, walk_factor=WALK_DETOUR_FACTOR
+    """The meeting points each request may use besides its own points, by (request, end).
+    With ``cache``, only requests it does not know yet are looked up."""
+    wanted = request_ids
+    if cache is not None:
+        fingerprint = await planning.meeting_points_fingerprint(conn)
+        if (
+            fingerprint != cache.fingerprint
+            or max_walk_m != cache.max_walk_m
+            or len(cache.near) > PlacesCache.MAX_REQUESTS
         ):
-            near.setdefault((p.request_id, side), []).append(
-                Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
-            )
-    return near
+            cache.fingerprint, cache.max_walk_m = fingerprint, max_walk_m
+            cache.near.clear()
+        # Taken before the next await: another reader may start the cache over meanwhile.
+        known = {i: cache.near[i] for i in request_ids if i in cache.near}
+        wanted = [i for i in request_ids if i not in known]
+    near: dict[tuple[uuid.UUID, str], list[Place]] = {}
+    if wanted:
+        for side in ("origin", "destination"):
+            for p in await planning.meeting_points_near(
+                conn, wanted, side=side, max_walk_m=max_walk_m, walk_factor=WALK_DETOUR_FACTOR
+            ):
+                near.setdefault((p.request_id, side), []).append(
+                    Place(p.position.lon, p.position.lat, walk_s(p.distance_m), p.meeting_point_id)
+                )
+    if cache is None:
+        return near
+    for i in wanted:
+        known[i] = cache.near[i] = {
+            side: near.get((i, side), []) for side in ("origin", "destination")
+        }
+    return {(i, side): places for i in request_ids for side, places in known[i].items() if places}
 
 
 async def read_input(
@@ -395,9 +436,11 @@ async def read_input(
     snap_max_distance_m: float,
     now: datetime | None = None,
     cleanup: bool = True,
+    places: PlacesCache | None = None,
 ) -> PlanInput:
     """Everything the worker needs, as plain data (see the module docstring). Without
-    ``cleanup`` nothing is locked or written (a read-only view for instant answers)."""
+    ``cleanup`` nothing is locked or written (a read-only view for instant answers);
+    ``places`` keeps the requests' candidate meeting points between reads."""
     cid = run.community_id
     now = now or datetime.now(UTC)
     lower = max(run.horizon_start, now).replace(microsecond=0)
@@ -421,7 +464,7 @@ async def read_input(
     for offer_id, day, request_id in await planning.exclusions(conn, cid):
         excluded.setdefault(request_id, set()).add(occurrence_key(offer_id, day))
     ids = [r.id for r in requests]
-    near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m)
+    near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m, cache=places)
 
     def secs(at: datetime) -> int:
         return int((at - lower).total_seconds())

@@ -192,6 +192,10 @@ CROSS JOIN LATERAL (
 ) mp
 WHERE q.id = ANY($1::uuid[])
 """
+# Changes whenever a meeting point is added, removed or moved.
+SQL_MEETING_POINTS_FINGERPRINT = """
+SELECT count(*), coalesce(sum(hashtext(id::text || ST_AsText(position))), 0) FROM meeting_point
+"""
 SQL_MEETING_POINT_POSITIONS = "SELECT id, position FROM meeting_point WHERE id = ANY($1::uuid[])"
 
 # ---- results ------------------------------------------------------------------------------
@@ -634,6 +638,12 @@ async def meeting_points_near(
         )
         for r in rows
     ]
+
+
+async def meeting_points_fingerprint(conn: asyncpg.Connection) -> tuple[int, int]:
+    """A value that changes whenever a meeting point is added, removed or moved."""
+    count, hashes = await conn.fetchrow(SQL_MEETING_POINTS_FINGERPRINT)
+    return int(count), int(hashes)
 
 
 async def meeting_point_positions(

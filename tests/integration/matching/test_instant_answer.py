@@ -297,7 +297,8 @@ async def test_a_pass_answers_its_requests_in_the_order_they_came(
     inp, _ = found
     for order in ((first, second), (second, first)):
         ahead, behind = await asyncio.to_thread(instant.answers_on, network, inp, order)
-        assert ahead.likely and ahead.offer_id == str(offer)
+        assert ahead.likely
+        assert ahead.offer_id == str(offer)
         assert not behind.likely
         assert behind.riders_in_plan == ahead.riders_in_plan + 1
 
