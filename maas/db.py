@@ -6,6 +6,7 @@ needs ``ST_AsText``/``ST_GeomFromText`` round trips and values are never formatt
 
 from __future__ import annotations
 
+import contextvars
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -98,6 +99,44 @@ async def connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
+_session_unchanged: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "maas_db_session_unchanged", default=False
+)
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """What the pool runs on a connection given back, after asyncpg's own clean-up (which
+    rolls back an open transaction and drops listeners): asyncpg's reset query (advisory locks,
+    cursors, LISTEN, settings), unless the connection was lent by :func:`acquire_stateless`
+    and came back without an error."""
+    if _session_unchanged.get():
+        return
+    query = conn.get_reset_query()
+    if query:
+        await conn.execute(query)
+
+
+@asynccontextmanager
+async def acquire_stateless(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for code that leaves no session state behind: only plain
+    statements and transactions, no ``SET``, ``LISTEN``, session advisory locks, cursors or
+    temporary tables. It goes back to the pool without the reset query, a round trip to the
+    database per use that the hottest requests (POST /v1/requests) do not need; if an error
+    escapes, it is reset as always."""
+    conn = await pool.acquire()
+    unchanged = False
+    try:
+        yield conn
+        unchanged = True
+    finally:
+        # The release runs in a task of its own (asyncio.shield), which copies this context.
+        token = _session_unchanged.set(unchanged)
+        try:
+            await pool.release(conn)
+        finally:
+            _session_unchanged.reset(token)
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """The service's connection pool; a clear :class:`ConfigError` if it cannot connect."""
     try:
@@ -106,6 +145,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             init=init_connection,
+            reset=_reset_connection,
             timeout=10,
             command_timeout=60,
         )
