@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
-from maas import appkeys
+from maas import appkeys, db
 from maas.domain.models import Endpoint, Offer, Point, Principal, RideRequest
 from maas.domain.recurrence import WeeklyRule, expand
 from maas.domain.rides import (
@@ -26,8 +26,9 @@ from maas.domain.rides import (
     make_weekly_rule,
     offer_community,
 )
-from maas.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from maas.errors import ConflictError, ForbiddenError, InputError, MaasError, NotFoundError
 from maas.http.common import (
+    IDEMPOTENCY_HEADER,
     idempotent,
     list_filter,
     page_json,
@@ -41,7 +42,7 @@ from maas.http.common import (
     read_body,
     utc,
 )
-from maas.http.location import located
+from maas.http.location import located, set_location
 from maas.locate import check_point
 from maas.store import bookings, communities, people, rides
 
@@ -413,67 +414,115 @@ async def cancel_offer(request: web.Request) -> web.Response:
     return await idempotent(request, who, {}, action)
 
 
+def _request_window(body: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    earliest = parse_time(body["depart_earliest"], "depart_earliest")
+    latest = parse_time(body["arrive_latest"], "arrive_latest")
+    check_window(
+        earliest,
+        latest,
+        now=now,
+        earliest_field="depart_earliest",
+        latest_field="arrive_latest",
+        strict=True,
+    )
+    return earliest, latest
+
+
+def _request_draft(
+    body: dict[str, Any],
+    window: tuple[datetime, datetime],
+    origin: Endpoint,
+    destination: Endpoint,
+) -> RequestDraft:
+    if _same_place(origin, destination):
+        raise InputError("destination", "is the same place as origin")
+    needs = body.get("needs", {})
+    return RequestDraft(
+        origin=origin,
+        destination=destination,
+        depart_earliest=window[0],
+        arrive_latest=window[1],
+        passengers=int(body.get("passengers", 1)),
+        needs_wheelchair=bool(needs.get("wheelchair", False)),
+        needs_child_seat=bool(needs.get("child_seat", False)),
+        needs_help_getting_in=bool(needs.get("help_getting_in", False)),
+        max_walk_m=int(body.get("max_walk_m", 500)),
+        note=body.get("note"),
+    )
+
+
 async def create_request(request: web.Request) -> web.Response:
-    # The service's hottest path (bench/load.py): one pooled connection for the whole request
-    # (the caller, then usually one statement that finds the community and inserts), taken only
-    # once the body has arrived, so that a slow client holds no connection.
+    # The service's hottest path (bench/load.py): one pooled connection for the whole request,
+    # taken only once the body has arrived, so that a slow client holds no connection; it
+    # changes no session state, so it goes back without the pool's reset query.
     await request.read()
-    async with pool(request).acquire() as conn:
-        who = await principal(request, conn)
+    async with db.acquire_stateless(pool(request)) as conn:
+        if IDEMPOTENCY_HEADER not in request.headers:
+            created = await _create_own_request(request, conn)
+            if created is not None:
+                response = web.json_response(request_json(created), status=201)
+                set_location(response, "/v1/requests/{id}", created.id)
+                return response
+        return await _create_request(request, conn)
+
+
+async def _create_own_request(request: web.Request, conn: asyncpg.Connection) -> RideRequest | None:
+    """The common case in one round trip to the database: a rider posting for themselves
+    without an idempotency key, with a valid body. The body is checked first and the caller
+    looked up in the statement that inserts the request (:func:`rides.create_own_request`).
+    ``None`` if anything is amiss (an error, someone else's ride, a caller who is unknown or no
+    rider, no community); nothing has been written then, and :func:`_create_request` answers
+    as it always has, with the caller checked first and the errors in their usual order."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        return None
+    try:
         body = await read_body(request, "request-create")
+        if "person_id" in body:
+            return None
+        window = _request_window(body, datetime.now(UTC))
+        origin, destination = await resolve_endpoints(request, conn, body)
+        draft = _request_draft(body, window, origin, destination)
+    except MaasError:
+        return None
+    return await rides.create_own_request(
+        conn, people.hash_secret(secret), draft, region=request.app[appkeys.SETTINGS].region
+    )
 
-        async def action(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
-            if "person_id" in body:
-                person_id, home = await acting_person(conn, who, body, role="rider")
-            else:
-                # The caller's own ride: the token lookup just read their person and roles.
-                if not who.is_rider:
-                    raise ForbiddenError("you are not registered as a rider")
-                person_id, home = who.person_id, who.home_community_id
-            now = datetime.now(UTC)
-            earliest = parse_time(body["depart_earliest"], "depart_earliest")
-            latest = parse_time(body["arrive_latest"], "arrive_latest")
-            check_window(
-                earliest,
-                latest,
-                now=now,
-                earliest_field="depart_earliest",
-                latest_field="arrive_latest",
-                strict=True,
-            )
-            origin, destination = await resolve_endpoints(request, conn, body)
-            if _same_place(origin, destination):
-                raise InputError("destination", "is the same place as origin")
-            needs = body.get("needs", {})
-            draft = RequestDraft(
-                origin=origin,
-                destination=destination,
-                depart_earliest=earliest,
-                arrive_latest=latest,
-                passengers=int(body.get("passengers", 1)),
-                needs_wheelchair=bool(needs.get("wheelchair", False)),
-                needs_child_seat=bool(needs.get("child_seat", False)),
-                needs_help_getting_in=bool(needs.get("help_getting_in", False)),
-                max_walk_m=int(body.get("max_walk_m", 500)),
-                note=body.get("note"),
-            )
-            created = await rides.create_request_where(
-                conn,
-                person_id,
-                draft,
-                region=request.app[appkeys.SETTINGS].region,
-                home_community_id=home,
-            )
-            if created is None:
-                raise InputError(
-                    "origin", "lies in no community and the person has no home community"
-                )
-            return 201, request_json(created)
 
-        return located(
-            await idempotent(request, who, body, action, conn=conn, single_write=True),
-            "/v1/requests/{id}",
+async def _create_request(request: web.Request, conn: asyncpg.Connection) -> web.Response:
+    """Any request: the caller first (401), then the body, who the ride is for, the times and
+    places; with an ``Idempotency-Key`` in a transaction with the key."""
+    who = await principal(request, conn)
+    body = await read_body(request, "request-create")
+
+    async def action(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        if "person_id" in body:
+            person_id, home = await acting_person(conn, who, body, role="rider")
+        else:
+            # The caller's own ride: the token lookup just read their person and roles.
+            if not who.is_rider:
+                raise ForbiddenError("you are not registered as a rider")
+            person_id, home = who.person_id, who.home_community_id
+        window = _request_window(body, datetime.now(UTC))
+        origin, destination = await resolve_endpoints(request, conn, body)
+        draft = _request_draft(body, window, origin, destination)
+        created = await rides.create_request_where(
+            conn,
+            person_id,
+            draft,
+            region=request.app[appkeys.SETTINGS].region,
+            home_community_id=home,
         )
+        if created is None:
+            raise InputError("origin", "lies in no community and the person has no home community")
+        return 201, request_json(created)
+
+    return located(
+        await idempotent(request, who, body, action, conn=conn, single_write=True),
+        "/v1/requests/{id}",
+    )
 
 
 async def _request_or_404(

@@ -91,6 +91,40 @@ FROM place
 WHERE place.community_id IS NOT NULL
 RETURNING *
 """
+# POST /v1/requests of a rider for themselves in one round trip: the caller (the token lookup
+# of maas.store.people.SQL_PRINCIPAL_BY_TOKEN, on every request as always, so a revoked token
+# stops working at once) and, if they are a rider, the request in the community of
+# SQL_INSERT_REQUEST. Only what the database decides comes back; the rest of the answer is
+# what was inserted. No row: nothing was inserted, and the caller is unknown, not a rider or
+# in no community.
+SQL_INSERT_OWN_REQUEST = """
+WITH caller AS (
+    SELECT p.id, p.home_community_id
+    FROM api_token t JOIN person p ON p.id = t.person_id
+    WHERE t.secret_sha256 = $17 AND t.revoked_at IS NULL AND t.expires_at > now()
+      AND p.deleted_at IS NULL AND p.is_rider
+), place AS (
+    SELECT caller.id AS person_id, COALESCE(
+        (SELECT c.id FROM community c
+         WHERE ST_Covers(c.area, ST_SetSRID(ST_MakePoint($1, $2), 4326)) AND c.region = $18
+         ORDER BY ST_Area(c.area), c.id
+         LIMIT 1),
+        caller.home_community_id) AS community_id
+    FROM caller
+)
+INSERT INTO ride_request (
+    community_id, origin, origin_snapped, origin_meeting_point_id,
+    destination, destination_snapped, destination_meeting_point_id,
+    depart_earliest, arrive_latest, passengers, needs_wheelchair, needs_child_seat,
+    needs_help_getting_in, max_walk_m, note, person_id)
+SELECT place.community_id,
+    ST_SetSRID(ST_MakePoint($1, $2), 4326), ST_SetSRID(ST_MakePoint($3, $4), 4326), $5,
+    ST_SetSRID(ST_MakePoint($6, $7), 4326), ST_SetSRID(ST_MakePoint($8, $9), 4326), $10,
+    $11, $12, $13, $14, $15, $16, $19, $20, place.person_id
+FROM place
+WHERE place.community_id IS NOT NULL
+RETURNING id, person_id, community_id, status, created_at, updated_at
+"""
 SQL_GET_REQUEST = "SELECT * FROM ride_request WHERE id = $1"
 SQL_CANCEL_REQUEST = """
 UPDATE ride_request SET status = 'cancelled', cancelled_at = COALESCE(cancelled_at, now()),
@@ -335,6 +369,53 @@ async def create_request_where(
         person_id,
     )
     return None if row is None else _request(row)
+
+
+async def create_own_request(
+    conn: asyncpg.Connection, secret_sha256: bytes, d: RequestDraft, *, region: str
+) -> RideRequest | None:
+    """The request of the rider whose token's hash is ``secret_sha256``, in the community of
+    ``region`` where it starts, else in their home community; ``None`` (nothing written) if
+    the token is unknown, expired or revoked, its person deleted or not a rider, or no
+    community applies. One statement, so it needs no transaction of its own."""
+    row = await conn.fetchrow(
+        SQL_INSERT_OWN_REQUEST,
+        *_xy_args(d.origin),
+        *_xy_args(d.destination),
+        d.depart_earliest,
+        d.arrive_latest,
+        d.passengers,
+        d.needs_wheelchair,
+        d.needs_child_seat,
+        d.needs_help_getting_in,
+        secret_sha256,
+        region,
+        d.max_walk_m,
+        d.note,
+    )
+    if row is None:
+        return None
+    # The points went in as coordinates and come back as the same doubles: no geometry is
+    # decoded for the answer.
+    return RideRequest(
+        id=row["id"],
+        person_id=row["person_id"],
+        community_id=row["community_id"],
+        status=row["status"],
+        origin=d.origin,
+        destination=d.destination,
+        depart_earliest=d.depart_earliest,
+        arrive_latest=d.arrive_latest,
+        passengers=d.passengers,
+        needs_wheelchair=d.needs_wheelchair,
+        needs_child_seat=d.needs_child_seat,
+        needs_help_getting_in=d.needs_help_getting_in,
+        max_walk_m=d.max_walk_m,
+        note=d.note,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        cancelled_at=None,
+    )
 
 
 async def get_request(conn: asyncpg.Connection, request_id: uuid.UUID) -> RideRequest | None:

@@ -130,3 +130,50 @@ async def test_no_community_and_no_home_writes_nothing(
     found = await rides.create_request_where(api_conn, person.id, draft, region=world.region)
     assert found is not None
     assert found.community_id == world.east
+
+
+async def test_the_caller_is_checked_before_the_body(client: ApiClient, world: World) -> None:
+    # The short path checks the body first; its errors still come after the caller's.
+    unknown = {"Authorization": "Bearer maas_not-a-token"}
+    status, problem = await _post(client, unknown, {"origin": {}})
+    assert status == 401, problem
+    bad_window = request_body(depart_earliest=at(30), arrive_latest=at(29))
+    status, problem = await _post(client, world["driver_west"].headers, bad_window)
+    assert status == 403, problem
+    status, problem = await _post(client, world["rider_west"].headers, bad_window)
+    assert status == 422, problem
+    assert problem["field"] == "arrive_latest"
+
+
+async def test_an_unknown_token_writes_nothing(
+    client: ApiClient, api_conn: asyncpg.Connection
+) -> None:
+    note = f"unknown-{uuid.uuid4()}"
+    unknown = {"Authorization": "Bearer maas_not-a-token"}
+    status, problem = await _post(client, unknown, request_body(note=note))
+    assert status == 401, problem
+    assert await api_conn.fetchval(SQL_REQUESTS_WITH_NOTE, note) == 0
+
+
+async def test_the_answer_is_what_was_stored(client: ApiClient, world: World) -> None:
+    # The short path answers from what it inserted, not from the row read back.
+    rider = world["rider_east"]
+    day = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    body = request_body(
+        east=True,
+        depart_earliest=f"{day}T07:30:00.123456+01:00",
+        arrive_latest=f"{day}T09:00:00Z",
+        passengers=2,
+        needs={"wheelchair": True, "help_getting_in": True},
+        max_walk_m=250,
+        note="Bänkle am Brunnen 🚏",
+    )
+    body["origin"] = {"lon": EAST_POINT["lon"] + 0.000012345678, "lat": EAST_POINT["lat"]}
+    r = await client.post("/v1/requests", json=body, headers=rider.headers)
+    created = await r.json()
+    assert r.status == 201, created
+    assert r.headers["Location"] == f"/v1/requests/{created['id']}"
+    assert created["depart_earliest"] == f"{day}T06:30:00.123456Z"
+    assert created["needs"] == {"wheelchair": True, "child_seat": False, "help_getting_in": True}
+    stored = await client.get(f"/v1/requests/{created['id']}", headers=rider.headers)
+    assert await stored.json() == created
