@@ -1,13 +1,16 @@
 """Live delivery of the event outbox: one LISTEN connection per process waking the streams,
 and the webhook sender.
 
-The listener never carries events itself: a notification (``"<person> <event id>
-<deliveries>"``, migration 0011) hands the event id to that person's streams only, which read
-the new events from the table in one query (see :mod:`maas.http.events`); a stream that has
-sent the id already reads nothing. A notification that is lost (the listener's connection
-dropped, the database restarted) loses nothing: on reconnecting the hub tells every stream to
-catch up, and each reads what it missed from the table. The webhook sender is woken only by
-events that queued a delivery.
+The listener never carries events itself: a notification (``"<person> <event id> <deliveries>
+<xid>"``, migration 0012) tells that person's streams only how far the horizon has to move
+before the event is final (past its transaction, ``xid``); each stream reads its final events
+from the table (see :mod:`maas.http.events`). A stream that read before the horizon had moved
+far enough asks the hub to wake it when it has: while any stream waits, the hub polls the
+horizon on the listener's connection (``HORIZON_POLL_FIRST_S``, doubling up to
+``HORIZON_POLL_MAX_S``), one cheap query for all of them. A notification that is lost (the
+listener's connection dropped, the database restarted) loses nothing: on reconnecting the hub
+tells every stream to catch up, and each reads what was committed meanwhile. The webhook sender
+is woken only by events that queued a delivery.
 
 Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
 the transaction of the change). Each body is signed: the header ``Maas-Signature:
@@ -42,6 +45,10 @@ from maas.tasks import cancel_and_wait
 log = logging.getLogger("maas.notify")
 
 SIGNATURE_HEADER = "Maas-Signature"
+HORIZON_POLL_FIRST_S = 0.02
+HORIZON_POLL_MAX_S = 0.25
+"""While streams wait for the horizon: the first poll after this, then ever less often up to
+this (a long transaction holds it); back to the first when a poll woke a stream."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -72,20 +79,20 @@ def event_json(event: events.Event) -> dict[str, Any]:
 
 @dataclass(eq=False)
 class Follower:
-    """One stream's mailbox: the ids notified for its person since it last looked, and
-    whether notifications may have been lost meanwhile."""
+    """One stream's mailbox: the horizon that makes final every event notified for its person
+    since it last looked (0: none), and whether notifications may have been lost meanwhile."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    ids: set[int] = field(default_factory=set)
+    need: int = 0
     catch_up: bool = False
 
-    def take(self) -> tuple[set[int], bool]:
+    def take(self) -> tuple[int, bool]:
         """What was notified (and whether to catch up), emptying the mailbox. Clears ``wake``:
         anything notified after this call wakes it again."""
         self.wake.clear()
-        ids, catch_up = self.ids, self.catch_up
-        self.ids, self.catch_up = set(), False
-        return ids, catch_up
+        need, catch_up = self.need, self.catch_up
+        self.need, self.catch_up = 0, False
+        return need, catch_up
 
 
 class EventHub:
@@ -100,6 +107,9 @@ class EventHub:
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._waiting: dict[Follower, int] = {}  # the horizon each waits for
+        self._wanted = asyncio.Event()  # set when a stream starts waiting
+        self._query = asyncio.Lock()  # one query at a time on the listener's connection
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.closing = False
@@ -111,12 +121,21 @@ class EventHub:
         return follower
 
     def unfollow(self, person_id: uuid.UUID, follower: Follower) -> None:
+        self._waiting.pop(follower, None)
         key = str(person_id)
         followers = self._followers.get(key)
         if followers is not None:
             followers.discard(follower)
             if not followers:
                 del self._followers[key]
+
+    def wait_for_horizon(self, follower: Follower, need: int | None) -> None:
+        """Wake ``follower`` once the horizon is at least ``need`` (None: no longer)."""
+        if need is None:
+            self._waiting.pop(follower, None)
+            return
+        self._waiting[follower] = max(need, self._waiting.get(follower, 0))
+        self._wanted.set()
 
     def subscribe(self, person_id: None = None) -> asyncio.Event:
         """An event set on every notification, whoever it is for (a person's streams
@@ -155,19 +174,20 @@ class EventHub:
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         person, _, rest = payload.partition(" ")
-        raw_id, _, queued = rest.partition(" ")
+        _event_id, _, rest = rest.partition(" ")
+        queued, _, raw_xid = rest.partition(" ")
         followers = self._followers.get(person)
         if followers:
             try:
-                event_id = int(raw_id)
+                need = int(raw_xid) + 1
             except ValueError:
-                log.warning("event notification without an event id: %r", payload)
+                # Not from the trigger of migration 0012: when it becomes final is unknown.
                 for follower in followers:
                     follower.catch_up = True
                     follower.wake.set()
             else:
                 for follower in followers:
-                    follower.ids.add(event_id)
+                    follower.need = max(follower.need, need)
                     follower.wake.set()
         for wake in self._any:
             wake.set()
@@ -193,16 +213,20 @@ class EventHub:
             delay_s = 0.1
             self._lost.clear()
             conn.add_termination_listener(self._on_terminate)
+            poller = None
             try:
                 await conn.add_listener(events.CHANNEL, self._on_notify)
                 self._conn = conn
                 self.connected.set()
                 # Whatever was notified while no one listened is in the table: catch up.
                 self.wake_all(catch_up=True)
+                poller = asyncio.create_task(self._poll_horizon(conn), name="maas-event-horizon")
                 await self._watch(conn)
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                 log.warning("event listener lost its connection (%s); reconnecting", error)
             finally:
+                if poller is not None:
+                    await cancel_and_wait(poller)
                 self.connected.clear()
                 self._conn = None
                 with contextlib.suppress(Exception):
@@ -216,7 +240,30 @@ class EventHub:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lost.wait(), self.settings.event_listener_check_s)
             if not self._lost.is_set():
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
+                async with self._query:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
+
+    async def _poll_horizon(self, conn: asyncpg.Connection) -> None:
+        """While streams wait for the horizon: poll it, waking those it has reached."""
+        delay_s = HORIZON_POLL_FIRST_S
+        while True:
+            if not self._waiting:
+                self._wanted.clear()
+                await self._wanted.wait()
+                delay_s = HORIZON_POLL_FIRST_S
+            await asyncio.sleep(delay_s)
+            try:
+                async with self._query:
+                    horizon = await asyncio.wait_for(conn.fetchval(events.SQL_HORIZON), 5.0)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
+                log.warning("event listener cannot read the horizon (%s); reconnecting", error)
+                self._lost.set()  # the reconnect makes every stream catch up
+                return
+            reached = [f for f, need in self._waiting.items() if need <= horizon]
+            for follower in reached:
+                del self._waiting[follower]
+                follower.wake.set()
+            delay_s = HORIZON_POLL_FIRST_S if reached else min(2 * delay_s, HORIZON_POLL_MAX_S)
 
     async def close(self) -> None:
         if self._task is not None:

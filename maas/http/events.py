@@ -1,42 +1,48 @@
 """People's live events and webhook subscriptions.
 
-* ``GET /v1/me/events`` — a Server-Sent Events stream of the caller's events. Each event
-  carries its ``id``; a client that reconnects with ``Last-Event-ID`` (header, or the
-  ``last_event_id`` query parameter) first gets everything after it from the table, then live
-  events. Without it the stream starts with what happens from now on. A comment line keeps
-  idle connections open (``event_keepalive_s``).
+* ``GET /v1/me/events`` — a Server-Sent Events stream of the caller's events. Each frame's
+  ``id`` is the stream's position after it (``"<xid>-<event id>"``); a client that reconnects
+  with it as ``Last-Event-ID`` (header, or the ``last_event_id`` query parameter) first gets
+  every event after it from the table, then live ones. Without it the stream starts now, and
+  its first frame (``id:`` only) is that position. A comment line keeps idle connections open
+  (``event_keepalive_s``).
 * ``POST /v1/webhooks`` — operators (of the community) and admins subscribe an app back end
   to a community's events, or (admins) to one person's. ``GET /v1/webhooks`` lists them,
   ``GET /v1/webhooks/{id}`` shows one, ``DELETE /v1/webhooks/{id}`` unsubscribes. Operators
   see their communities' subscriptions, admins every one; a subscription out of the caller's
   reach is not found. No answer contains any part of a secret.
 * ``GET /v1/webhook-deliveries?status=dead`` — the dead-letter list (or ``pending`` /
-  ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends a dead one again.
+  ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends one again.
 
-How a live stream stays cheap and loses nothing. The listener (:class:`maas.notify.EventHub`)
-hands each notified event id to the streams of that event's person only. A woken stream reads,
-in one query, the events after the last id it sent and the notified ids at or below it that it
-has not sent; ids it sent already cost nothing. So a wake-up reads the new events, never the
-person's history.
+Why a stream loses nothing. Ids come from a sequence at insert but become visible at commit, so
+they do not appear in order. A stream therefore sends events in the order they become *final*:
+by their writing transaction (``xid``), then id, and only those of transactions below the read's
+horizon (its snapshot's xmin; every one of those has ended, so nothing can still appear below
+it; see :func:`maas.store.events.committed_events`). Its position only moves forward over final
+events, so a resumed stream gets exactly what came after, each event once, whenever it
+committed. A plain event id (the ``id`` older streams sent, or ``Event.id``) is still accepted:
+it resumes after that event of the caller's.
 
-Ids come from a sequence when the row is inserted but become visible at commit, so a
-transaction that commits late can add an id *below* one already sent (``test.slow`` takes id
-9, ``test.fast`` takes 10 and commits first; 10 is sent, then 9 commits). Its notification
-names 9, so the stream sends it as soon as it commits, however long the transaction ran; a
-stream sends events in id order except for such late commits, and never one twice. A late
-event's frame has no ``id:`` line: the SSE last-event id (what a browser sends back as
-``Last-Event-ID``) stays the highest id sent, so a reconnect does not send 10 again. When
-notifications may have been lost (the listener reconnected), a stream also looks back
-``LATE_COMMIT_WINDOW_S`` (by the writing transaction's start) for ids below its last it has
-not sent. What this cannot see: an event below the client's ``Last-Event-ID`` that commits
-while the client is disconnected, and one below the start of a stream opened without
-``Last-Event-ID``.
+The price: an event is sent once every transaction older than its own has ended. A transaction
+that stays open holds back every stream, whatever it writes and whichever database of the
+cluster it is in (a session idle in a transaction that wrote: set
+``idle_in_transaction_session_timeout`` on the server or role; the service's own transactions
+are short). Read-only transactions hold nothing.
+
+How it stays cheap. A notification tells only the person's streams, with the event's
+transaction; a woken stream reads its final events after its position in one indexed query
+(the cost is the new events', never the history's). If the event is not final yet, the stream
+asks the hub to wake it when the horizon has passed it: one poll of the horizon per process
+for all waiting streams (:class:`maas.notify.EventHub`). When notifications may have been lost
+(the listener reconnected) and when a stream opens, it reads until the horizon has passed
+everything committed at that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,28 +69,26 @@ from maas.notify import EventHub, event_json
 from maas.store import events
 
 STREAM_BATCH = 500
-LATE_COMMIT_WINDOW_S = 120.0
-"""After a listener outage (notifications lost): how long a transaction may have run between
-writing an event and committing it and still have the event sent in spite of a higher id sent
-before it. With the listener up, a late commit's notification names it, whatever its age."""
-SENT_KEPT = 2 * STREAM_BATCH
-"""How many sent ids a stream remembers (to recognise late commits and ids already sent); a
-late commit below the oldest of them is not sent."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 MAX_ID = 2**63 - 1
 """Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
 
-_EVENT_ID = {"type": "string", "pattern": "^[0-9]+$", "description": "an Event.id"}
+_POSITION = re.compile(r"([0-9]{1,19})(?:-([0-9]{1,19}))?")
+_STREAM_POSITION = {
+    "type": "string",
+    "pattern": "^[0-9]+(-[0-9]+)?$",
+    "description": "a stream position: the id of an SSE frame, `<transaction>-<Event.id>` "
+    "(or a plain Event.id: after that event of the caller's)",
+}
 STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
     {
         "name": "Last-Event-ID",
         "in": "header",
         "required": False,
-        "description": "Resume: first every event after this id, then live ones. Without it "
-        "the stream starts with what happens from now on. A late-committed event with an id "
-        "below one already sent comes without an SSE id line, so the last id seen stays "
-        "the one to resume from.",
-        "schema": _EVENT_ID,
+        "description": "Resume: first every event after this position (the last SSE id "
+        "received), then live ones; nothing is missed or sent twice, whenever an event "
+        "commits. Without it the stream starts now; its first frame carries the position.",
+        "schema": _STREAM_POSITION,
     },
     {
         "name": "last_event_id",
@@ -92,7 +96,7 @@ STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
         "required": False,
         "description": "The same as the Last-Event-ID header, for clients that cannot set "
         "headers (the header wins).",
-        "schema": _EVENT_ID,
+        "schema": _STREAM_POSITION,
     },
 )
 DELIVERY_LIST_PARAMETERS: tuple[dict[str, Any], ...] = (
@@ -146,58 +150,38 @@ def _hub(request: web.Request) -> EventHub:
     return hub
 
 
-def _last_event_id(request: web.Request) -> int | None:
+def _last_event_id(request: web.Request) -> events.Position | int | None:
+    """The position to resume from: a position, a plain event id, or None (start now)."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError("Last-Event-ID", "is not an event id") from None
-    if not 0 <= value <= MAX_ID:
-        raise InputError("Last-Event-ID", "is not an event id")
-    return value
+    found = _POSITION.fullmatch(raw)
+    if found is None or any(int(g) > MAX_ID for g in found.groups() if g is not None):
+        raise InputError("Last-Event-ID", "is not a stream position")
+    first, second = found.groups()
+    return int(first) if second is None else events.Position(int(first), int(second))
 
 
-def _sse(event: events.Event, *, cursor: bool = True) -> bytes:
-    """The event's frame; without ``cursor`` no ``id:`` line (a late commit: the client's
-    last-event id stays the highest one sent)."""
+def _sse(event: events.Event) -> bytes:
     data = json.dumps(event_json(event), separators=(",", ":"))
-    head = f"id: {event.id}\n" if cursor else ""
-    return f"{head}event: {event.kind}\ndata: {data}\n\n".encode()
-
-
-class _Sent:
-    """The ids a stream sent above its floor (nothing at or below the floor is sent: the
-    client has it, or it is too old to look for). Bounded: the floor rises as it fills."""
-
-    def __init__(self, floor: int) -> None:
-        self.floor = floor
-        self.last = floor
-        self._ids: set[int] = set()
-
-    def __contains__(self, event_id: int) -> bool:
-        return event_id <= self.floor or event_id in self._ids
-
-    def add(self, event_id: int) -> None:
-        self._ids.add(event_id)
-        self.last = max(self.last, event_id)
-        if len(self._ids) > 2 * SENT_KEPT:
-            self.floor = sorted(self._ids)[-SENT_KEPT]
-            self._ids = {i for i in self._ids if i > self.floor}
+    return f"id: {event.position}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
     who = await principal(request)
     hub = _hub(request)
     settings = request.app[appkeys.SETTINGS]
-    last = _last_event_id(request)
+    resume = _last_event_id(request)
     # Follow before reading, so that nothing committed in between is missed.
     follower = hub.follow(who.person_id)
     try:
-        if last is None:
-            async with pool(request).acquire() as conn:
-                last = await events.last_event_id(conn, who.person_id)
+        async with pool(request).acquire() as conn:
+            if resume is None:  # everything not final yet is still to come
+                position = events.Position(await events.horizon(conn), 0)
+            elif isinstance(resume, int):
+                position = await events.id_position(conn, who.person_id, resume)
+            else:
+                position = resume
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -206,33 +190,29 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        await response.write(b"retry: 2000\n: connected\n\n")
-        sent = _Sent(last)
-        read = True  # the first round reads what came after ``last``
+        # The position as the client's last event id: a reconnect before any event resumes here.
+        await response.write(f"retry: 2000\nid: {position}\n\n: connected\n\n".encode())
+        need = 0  # the horizon that makes final every event notified so far
+        seen = 0  # the horizon of the last read
+        catch_up = True  # read until everything committed before the first read is final
+        more = False  # the last read was a full batch
         while not hub.closing:
-            notified, catch_up = follower.take()
-            late = sorted(i for i in notified if i < sent.last and i not in sent)
-            if read or catch_up or late or any(i > sent.last for i in notified):
+            notified, lost = follower.take()
+            need, catch_up = max(need, notified), catch_up or lost
+            if more or catch_up or need > seen:
                 async with pool(request).acquire() as conn:
-                    found = []
-                    if catch_up:
-                        found = await events.recent_events(
-                            conn, who.person_id, sent.floor, sent.last, LATE_COMMIT_WINDOW_S
-                        )
-                    last_before = sent.last
-                    found += await events.stream_events(
-                        conn, who.person_id, last_before, late, limit=STREAM_BATCH
+                    read = await events.committed_events(
+                        conn, position, person_id=who.person_id, limit=STREAM_BATCH
                     )
-                newer = 0
-                for event in found:
-                    if event.id in sent:
-                        continue
-                    newer += event.id > last_before
-                    await response.write(_sse(event, cursor=event.id > sent.last))
-                    sent.add(event.id)
-                read = newer == STREAM_BATCH  # a full batch: read on at once
-                if read:
+                for event in read.events:
+                    await response.write(_sse(event))
+                position, seen = read.position, read.horizon
+                if catch_up:
+                    need, catch_up = max(need, read.xmax), False
+                more = len(read.events) == STREAM_BATCH
+                if more:
                     continue
+                hub.wait_for_horizon(follower, need if need > seen else None)
             try:
                 await asyncio.wait_for(follower.wake.wait(), settings.event_keepalive_s)
             except TimeoutError:

@@ -90,9 +90,11 @@ _BODY_TYPE = {
 }
 SSE_STREAM_DESCRIPTION = (
     "Server-Sent Events (text/event-stream). Each event is three lines and a blank one: "
-    "`id: <Event.id>`, `event: <Event.kind>`, `data: <the Event as one line of JSON>`. "
-    "Lines starting with `:` are comments (sent when connected and as keep-alives); "
-    "`retry:` is the reconnection delay in milliseconds. The stream does not end by itself."
+    "`id: <the stream's position after it, <transaction>-<Event.id>>`, "
+    "`event: <Event.kind>`, `data: <the Event as one line of JSON>`. The first frame is "
+    "`retry:` (the reconnection delay in milliseconds) and `id:` (the position the stream "
+    "starts at) only. Lines starting with `:` are comments (sent when connected and as "
+    "keep-alives). The stream does not end by itself."
 )
 
 
@@ -185,7 +187,9 @@ def _success(route: ApiRoute) -> dict[str, Any]:
                 "properties": {
                     "id": {
                         "type": "string",
-                        "description": "Event.id; send it back as Last-Event-ID when reconnecting",
+                        "description": "the stream's position after this event "
+                        "(`<transaction>-<Event.id>`); send it back as Last-Event-ID when "
+                        "reconnecting",
                     },
                     "event": {"type": "string", "description": "Event.kind"},
                     "data": {

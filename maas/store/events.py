@@ -2,7 +2,8 @@
 subscriptions and their deliveries.
 
 Events are written in the transaction of the change that caused them; this module reads them
-back for streams and drives webhook deliveries (claim, succeed, retry, dead letter, replay).
+back for streams (by :class:`Position`, see :func:`committed_events`) and drives webhook
+deliveries (claim, succeed, retry, dead letter, replay).
 
 A removed subscription stays as an inactive row (``active = false``, its secret overwritten)
 rather than being deleted: deleting it would make an event written at that moment fail its
@@ -23,37 +24,44 @@ import asyncpg
 from maas.store.common import ListFilter, Page, page_of
 
 CHANNEL = "maas_event"
-"""The NOTIFY channel; each payload is ``"<person_id> <event_id> <deliveries queued>"``
-(migration 0011; before it, the first two)."""
+"""The NOTIFY channel; each payload is ``"<person_id> <event_id> <deliveries queued> <xid>"``
+(migration 0012; before it, the first three, and before 0011 the first two)."""
 
 SQL_RECORD = "SELECT maas_event($1, $2, $3::jsonb)"
 SQL_EVENTS_AFTER = """
-SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
+SELECT id, xid, person_id, kind, payload::text AS payload, created_at FROM event
 WHERE person_id = $1 AND id > $2
 ORDER BY id
 LIMIT $3
 """
-# What a woken stream reads: the events after its last id, and the notified ones at or below
-# it that it has not sent (late commits, see maas.http.events). Both by primary key or the
-# (person_id, id) index: the cost is the new events', not the person's history.
-SQL_STREAM_EVENTS = """
-(SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
- WHERE person_id = $1 AND id = ANY($3::bigint[]) AND id <= $2)
-UNION ALL
-(SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
- WHERE person_id = $1 AND id > $2
- ORDER BY id
- LIMIT $4)
-ORDER BY id
+# Committed events after a position: only those of transactions below the snapshot's xmin
+# (every one of which has ended, so none can still appear there), by (xid, id). The
+# horizon comes from the same snapshot as the rows, and with them: one row without an event
+# when there is none. By the (person_id, xid, id) or (xid, id) index: the cost is the new
+# events', never the history's.
+_SQL_COMMITTED = """
+WITH horizon AS MATERIALIZED (
+    SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s
+)
+SELECT h.xmin AS horizon, h.xmax, e.id, e.xid, e.person_id, e.kind, e.payload::text AS payload,
+       e.created_at
+FROM horizon h LEFT JOIN LATERAL (
+    SELECT * FROM event e
+    WHERE {person} (e.xid, e.id) > ($1::xid8, $2::bigint) AND e.xid < h.xmin
+      AND ($3::text[] IS NULL OR e.kind = ANY($3::text[]))
+    ORDER BY e.xid, e.id
+    LIMIT $4
+) e ON true
+ORDER BY e.xid, e.id
 """
-# Ids are taken when a row is inserted but become visible at commit, so a transaction that
-# commits late can add an id below one already sent. Its notification names it; when
-# notifications may have been lost (the listener reconnected), a stream looks back at the
-# recent past (by the writing transaction's start time) for ids it has not sent.
-SQL_RECENT_EVENTS = """
-SELECT id, person_id, kind, payload::text AS payload, created_at FROM event
-WHERE person_id = $1 AND id > $2 AND id <= $3 AND created_at > now() - make_interval(secs => $4)
-ORDER BY id
+SQL_COMMITTED_OF_PERSON = _SQL_COMMITTED.format(person="e.person_id = $5 AND")
+SQL_COMMITTED = _SQL_COMMITTED.format(person="")
+SQL_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
+# A plain event id (from before positions, or a client that kept Event.id) as a position: the
+# person's event with that id (or the last one before it) gives its transaction.
+SQL_ID_POSITION = """
+SELECT coalesce(
+    (SELECT xid FROM event WHERE person_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1), '0')
 """
 SQL_LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM event WHERE person_id = $1"
 SQL_CREATE_WEBHOOK = """
@@ -143,6 +151,18 @@ RETURNING id
 """
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A place among events in (xid, id) order: after the events of transactions below ``xid``
+    and those of ``xid`` up to event ``id``. Written ``"<xid>-<id>"``."""
+
+    xid: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.xid}-{self.id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     id: int
@@ -150,6 +170,27 @@ class Event:
     kind: str
     payload: dict[str, Any]
     created_at: datetime
+    xid: int = 0
+    """The writing transaction (0 for events written before migration 0012)."""
+
+    @property
+    def position(self) -> Position:
+        return Position(self.xid, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What :func:`committed_events` read, and where the next read starts."""
+
+    events: list[Event]
+    horizon: int
+    """The snapshot's xmin: every transaction below it had ended; later ones may still add
+    events (at or after ``Position(horizon, 0)``)."""
+    xmax: int
+    """Every transaction that had committed when the events were read is below it."""
+    position: Position
+    """After the last event read, or (a batch that was not full) the horizon: nothing before it
+    is still to come."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +238,7 @@ def _event(row: asyncpg.Record, id_key: str = "id") -> Event:
         row["kind"],
         json.loads(row["payload"]),
         row["created_at"],
+        row.get("xid", 0),
     )
 
 
@@ -213,27 +255,45 @@ async def events_after(
     return [_event(r) for r in await conn.fetch(SQL_EVENTS_AFTER, person_id, after_id, limit)]
 
 
-async def stream_events(
+async def committed_events(
     conn: asyncpg.Connection,
-    person_id: uuid.UUID,
-    after_id: int,
-    late_ids: Sequence[int],
+    after: Position,
     *,
+    person_id: uuid.UUID | None = None,
+    kinds: Sequence[str] | None = None,
     limit: int = 500,
-) -> list[Event]:
-    """In id order: the events of ``late_ids`` at or below ``after_id`` (all of them), then up
-    to ``limit`` events after ``after_id``. One query."""
-    rows = await conn.fetch(SQL_STREAM_EVENTS, person_id, after_id, list(late_ids), limit)
-    return [_event(r) for r in rows]
+) -> Committed:
+    """Up to ``limit`` final events after ``after`` (of one person, or everyone's; of some
+    kinds, or all) in (xid, id) order, in one query. Reading on from the returned ``position``
+    never misses an event that commits later, whatever its id, and never reads one twice; an
+    event not final yet (an older transaction is still open) comes in a later read. Start a
+    reader at ``Position(await horizon(conn), 0)`` to get what commits from now on. Run it
+    outside a transaction that wrote: its own xid holds the horizon."""
+    kind_list = None if kinds is None else list(kinds)
+    if person_id is None:
+        rows = await conn.fetch(SQL_COMMITTED, after.xid, after.id, kind_list, limit)
+    else:
+        rows = await conn.fetch(
+            SQL_COMMITTED_OF_PERSON, after.xid, after.id, kind_list, limit, person_id
+        )
+    found = [_event(r) for r in rows if r["id"] is not None]
+    horizon, xmax = rows[0]["horizon"], rows[0]["xmax"]
+    # A full batch: more may follow at once. Else nothing before the horizon is left.
+    position = found[-1].position if len(found) == limit else max(after, Position(horizon, 0))
+    return Committed(found, horizon, xmax, position)
 
 
-async def recent_events(
-    conn: asyncpg.Connection, person_id: uuid.UUID, first_id: int, last_id: int, window_s: float
-) -> list[Event]:
-    """Events with ids in ``(first_id, last_id]`` written by transactions that started less
-    than ``window_s`` ago (late commits a stream may not have sent yet)."""
-    rows = await conn.fetch(SQL_RECENT_EVENTS, person_id, first_id, last_id, window_s)
-    return [_event(r) for r in rows]
+async def horizon(conn: asyncpg.Connection) -> int:
+    """The current horizon: every transaction below it has ended (see :class:`Committed`)."""
+    value: int = await conn.fetchval(SQL_HORIZON)
+    return value
+
+
+async def id_position(conn: asyncpg.Connection, person_id: uuid.UUID, event_id: int) -> Position:
+    """The position right after the person's event ``event_id`` (a plain event id: what
+    streams sent before positions)."""
+    xid: int = await conn.fetchval(SQL_ID_POSITION, person_id, event_id)
+    return Position(xid, event_id)
 
 
 async def last_event_id(conn: asyncpg.Connection, person_id: uuid.UUID) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -85,9 +86,9 @@ async def someone(conn: asyncpg.Connection, world: World) -> Actor:
 
 
 async def read_event(response: aiohttp.ClientResponse, timeout_s: float) -> dict[str, Any]:
-    """The next event of an SSE stream (comments and keep-alives skipped); ``cursor`` is its
-    ``id:`` line (None without one: a late commit). ``timeout_s`` is for the event, not for
-    each line: keep-alives do not extend it."""
+    """The next event of an SSE stream (comments, keep-alives and frames without data
+    skipped); ``cursor`` is its ``id:`` line, the stream's position after it. ``timeout_s`` is
+    for the event, not for each line: keep-alives do not extend it."""
     async with asyncio.timeout(timeout_s):
         return await _read_event(response)
 
@@ -102,32 +103,46 @@ async def _read_event(response: aiohttp.ClientResponse) -> dict[str, Any]:
         if line == "":
             if "data" in fields:
                 data = json.loads(fields["data"])
-                cursor = fields.get("id")
-                if cursor is not None:
-                    assert int(cursor) == data["id"]
-                return {
-                    "cursor": None if cursor is None else int(cursor),
-                    "event": fields["event"],
-                    **data,
-                }
+                cursor = fields["id"]
+                xid, _, event_id = cursor.partition("-")
+                assert (int(event_id), int(xid) > 0) == (data["id"], True), cursor
+                return {"cursor": cursor, "event": fields["event"], **data}
             fields = {}
         elif not line.startswith(":"):
             name, _, value = line.partition(": ")
             fields[name] = value
 
 
-async def open_stream(
-    client: ApiClient, who: Actor, last_event_id: int | None = None
-) -> aiohttp.ClientResponse:
+async def read_all(response: aiohttp.ClientResponse, quiet_s: float) -> list[dict[str, Any]]:
+    """Every event that arrives until none has for ``quiet_s``."""
+    got = []
+    while True:
+        try:
+            got.append(await read_event(response, quiet_s))
+        except TimeoutError:
+            return got
+
+
+async def open_stream_at(
+    client: ApiClient, who: Actor, last_event_id: int | str | None = None
+) -> tuple[aiohttp.ClientResponse, str]:
+    """A stream and the position it starts at (its first frame's id)."""
     headers = dict(who.headers)
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     response = await client.get("/v1/me/events", headers=headers)
     assert response.status == 200, await response.text()
     assert response.headers["Content-Type"].startswith("text/event-stream")
-    line = await asyncio.wait_for(response.content.readline(), TIMEOUT_S)
-    assert line.startswith(b"retry:")
-    return response
+    first = [await asyncio.wait_for(response.content.readline(), TIMEOUT_S) for _ in range(3)]
+    assert first[0].startswith(b"retry:"), first
+    assert (first[1][:4], first[2]) == (b"id: ", b"\n"), first
+    return response, first[1].decode()[4:].rstrip("\n")
+
+
+async def open_stream(
+    client: ApiClient, who: Actor, last_event_id: int | str | None = None
+) -> aiohttp.ClientResponse:
+    return (await open_stream_at(client, who, last_event_id))[0]
 
 
 async def test_event_reaches_a_connected_stream_only_after_commit(
@@ -180,7 +195,7 @@ async def test_a_dropped_stream_resumes_without_gaps(
     stream.close()  # the phone loses its connection
     for n in (2, 3, 4):
         await events.record(conn, someone.id, "test.more", {"n": n})
-    stream = await open_stream(live, someone, last_event_id=first["id"])
+    stream = await open_stream(live, someone, last_event_id=first["cursor"])
     try:
         got = [await read_event(stream, TIMEOUT_S) for _ in range(3)]
         assert [e["payload"]["n"] for e in got] == [2, 3, 4]
@@ -189,6 +204,114 @@ async def test_a_dropped_stream_resumes_without_gaps(
         assert (await read_event(stream, TIMEOUT_S))["payload"] == {"n": 5}
     finally:
         stream.close()
+
+
+async def test_a_plain_event_id_still_resumes_after_that_event(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """What streams sent before positions (and what a client that kept Event.id has)."""
+    for n in (1, 2, 3):
+        await events.record(conn, someone.id, "test.plain", {"n": n})
+    stream, start = await open_stream_at(live, someone, last_event_id=0)  # from the start
+    try:
+        got = [await read_event(stream, TIMEOUT_S) for _ in range(3)]
+        assert start == "0-0"
+    finally:
+        stream.close()
+    stream, start = await open_stream_at(live, someone, last_event_id=got[0]["id"])
+    try:
+        assert start == got[0]["cursor"]  # the plain id, as a position
+        again = await read_all(stream, 0.5)
+        assert [e["payload"]["n"] for e in again] == [2, 3]
+    finally:
+        stream.close()
+
+
+async def test_an_event_committed_while_the_client_was_away_is_resumed(
+    live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """An older transaction (a lower id) still open when a younger one commits: whatever the
+    client got before it dropped, resuming from its last id sends the older event once it
+    commits, and nothing twice."""
+    stream = await open_stream(live, someone)
+    await events.record(conn, someone.id, "test.before", {})
+    got = [await read_event(stream, TIMEOUT_S)]
+    async with db.connection(api_settings) as slow:
+        # (An exception closes the connection, which rolls back.)
+        tx = slow.transaction()
+        await tx.start()
+        await events.record(slow, someone.id, "test.slow", {})  # the lower id
+        await events.record(conn, someone.id, "test.fast", {})  # commits first
+        got += await read_all(stream, 0.5)
+        stream.close()  # the phone loses its connection
+        await tx.commit()  # while no stream of theirs is open
+    stream = await open_stream(live, someone, last_event_id=got[-1]["cursor"])
+    try:
+        await events.record(conn, someone.id, "test.after", {})
+        got += await read_all(stream, 1.0)
+    finally:
+        stream.close()
+    kinds = [e["event"] for e in got]
+    assert kinds == ["test.before", "test.slow", "test.fast", "test.after"]
+    assert got[1]["id"] < got[2]["id"]
+
+
+async def test_a_stream_without_last_event_id_gets_what_commits_after_it_opened(
+    live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """An event with an id below one committed before the stream opened, committed after: it
+    comes (and so does the younger one, not final when the stream opened)."""
+    async with db.connection(api_settings) as slow:
+        tx = slow.transaction()
+        await tx.start()
+        await events.record(slow, someone.id, "test.slow", {})  # the lower id
+        await events.record(conn, someone.id, "test.fast", {})  # committed before the stream
+        stream, start = await open_stream_at(live, someone)
+        try:
+            with pytest.raises(TimeoutError):
+                await read_event(stream, 0.5)  # test.fast is not final while test.slow is open
+            committed = time.perf_counter()
+            await tx.commit()
+            first = await read_event(stream, TIMEOUT_S)
+            latency_ms = (time.perf_counter() - committed) * 1000
+            second = await read_event(stream, TIMEOUT_S)
+            assert [first["event"], second["event"]] == ["test.slow", "test.fast"]
+            print(f"\nheld-back event delivery latency after commit: {latency_ms:.1f} ms")
+        finally:
+            stream.close()
+    # Dropped before it sent anything: the first frame's position resumes it.
+    stream, again = await open_stream_at(live, someone, last_event_id=start)
+    try:
+        assert again == start
+        got = await read_all(stream, 0.5)
+        assert [e["event"] for e in got] == ["test.slow", "test.fast"]
+    finally:
+        stream.close()
+
+
+async def test_an_event_waits_for_an_older_transaction_that_writes_no_event(
+    live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """The older transaction's commit notifies no one: the hub's poll of the horizon wakes the
+    stream, well within a second."""
+    stream = await open_stream(live, someone)
+    async with db.connection(api_settings) as other:
+        tx = other.transaction()
+        await tx.start()
+        try:
+            await other.fetchval("SELECT pg_current_xact_id()")  # writes, say, a match
+            await events.record(conn, someone.id, "test.held", {})
+            with pytest.raises(TimeoutError):
+                await read_event(stream, 0.5)
+            committed = time.perf_counter()
+            await tx.commit()
+            event = await read_event(stream, TIMEOUT_S)
+            latency_ms = (time.perf_counter() - committed) * 1000
+        finally:
+            stream.close()
+    print(f"\ndelivery latency after the older transaction ended: {latency_ms:.1f} ms")
+    assert event["event"] == "test.held"
+    assert latency_ms < 1000
 
 
 async def test_a_killed_listener_reconnects_and_loses_nothing(
@@ -344,9 +467,12 @@ async def test_webhooks_are_for_staff_only(live: ApiClient, world: World) -> Non
     assert r.status == 403
 
 
-async def test_an_event_committed_late_with_a_lower_id_is_still_sent(
+async def test_a_younger_transaction_waits_for_an_older_one(
     live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
 ) -> None:
+    """The older transaction takes the lower id and commits later: the younger one's event is
+    sent only once the older one has ended, and after it; a resume from there repeats
+    nothing."""
     stream = await open_stream(live, someone)
     async with db.connection(api_settings) as slow:
         try:
@@ -354,34 +480,31 @@ async def test_an_event_committed_late_with_a_lower_id_is_still_sent(
             await tx.start()
             await events.record(slow, someone.id, "test.slow", {})  # takes the lower id
             await events.record(conn, someone.id, "test.fast", {})  # commits first
-            fast = await read_event(stream, TIMEOUT_S)
-            assert fast["event"] == "test.fast"
+            with pytest.raises(TimeoutError):
+                await read_event(stream, 0.5)
             await tx.commit()
-            slow_event = await read_event(stream, TIMEOUT_S)
-            assert slow_event["event"] == "test.slow"
-            assert slow_event["id"] < fast["id"]
-            # Without an id line: the client's last-event id stays the fast one's, so that a
-            # reconnect does not send it again.
-            assert (fast["cursor"], slow_event["cursor"]) == (fast["id"], None)
+            got = [await read_event(stream, TIMEOUT_S) for _ in range(2)]
+            assert [e["event"] for e in got] == ["test.slow", "test.fast"]
+            assert got[0]["id"] < got[1]["id"]
         finally:
             stream.close()
-        stream = await open_stream(live, someone, last_event_id=fast["id"])
+        stream = await open_stream(live, someone, last_event_id=got[1]["cursor"])
         try:
             await events.record(conn, someone.id, "test.after", {})
-            assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after"
+            assert [e["event"] for e in await read_all(stream, 0.5)] == ["test.after"]
         finally:
             stream.close()
 
 
-async def test_a_late_commit_during_a_listener_outage_is_caught_up(
+async def test_a_commit_during_a_listener_outage_is_caught_up(
     live: ApiClient,
     api_settings: Settings,
     conn: asyncpg.Connection,
     someone: Actor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The late commit's notification is lost with the listener: the reconnect's catch-up
-    finds it in the table."""
+    """The older transaction's notification is lost with the listener: the reconnect's
+    catch-up finds its event, and the younger one held back behind it, in the table."""
     hub = live.app[appkeys.EVENT_HUB]
     assert isinstance(hub, EventHub)
     await asyncio.wait_for(hub.connected.wait(), TIMEOUT_S)
@@ -404,15 +527,14 @@ async def test_a_late_commit_during_a_listener_outage_is_caught_up(
             await tx.start()
             await events.record(slow, someone.id, "test.slow", {})  # takes the lower id
             await events.record(conn, someone.id, "test.fast", {})
-            fast = await read_event(stream, TIMEOUT_S)
-            assert fast["event"] == "test.fast"
+            with pytest.raises(TimeoutError):
+                await read_event(stream, 0.3)  # held back by test.slow
             assert await slow.fetchval("SELECT pg_terminate_backend($1, 5000)", listener)
             await asyncio.wait_for(reconnecting.wait(), TIMEOUT_S)  # the old one is gone
             await tx.commit()  # its notification goes to no one
             gate.set()
-            slow_event = await read_event(stream, TIMEOUT_S)
-            assert (slow_event["event"], slow_event["cursor"]) == ("test.slow", None)
-            assert slow_event["id"] < fast["id"]
+            got = [await read_event(stream, TIMEOUT_S) for _ in range(2)]
+            assert [e["event"] for e in got] == ["test.slow", "test.fast"]
             await events.record(conn, someone.id, "test.after", {})
             assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after"
         finally:
@@ -425,43 +547,42 @@ async def test_a_wake_up_reads_only_what_is_new(
     someone: Actor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No event is read from the table twice, however long the person's recent history and
-    however often its ids are notified again; the catch-up look-back is for outages only."""
+    """No event is read from the table twice, however long the person's recent history, and
+    a notification of an event already sent costs no query at all."""
     async with conn.transaction():
         for n in range(40):  # a busy recent past
             await events.record(conn, someone.id, "test.history", {"n": n})
     read: list[int] = []
-    looked_back: list[int] = []
-    stream_events, recent_events = events.stream_events, events.recent_events
+    reads = 0
+    committed_events = events.committed_events
 
-    async def counting_stream(*args: Any, **kwargs: Any) -> list[events.Event]:
-        found = await stream_events(*args, **kwargs)
-        read.extend(e.id for e in found)
+    async def counting(*args: Any, **kwargs: Any) -> events.Committed:
+        nonlocal reads
+        found = await committed_events(*args, **kwargs)
+        read.extend(e.id for e in found.events)
+        reads += 1
         return found
 
-    async def counting_recent(*args: Any, **kwargs: Any) -> list[events.Event]:
-        found = await recent_events(*args, **kwargs)
-        looked_back.extend(e.id for e in found)
-        return found
-
-    monkeypatch.setattr(events, "stream_events", counting_stream)
-    monkeypatch.setattr(events, "recent_events", counting_recent)
+    monkeypatch.setattr(events, "committed_events", counting)
     stream = await open_stream(live, someone)
     try:
         got = []
         for n in range(5):
             await events.record(conn, someone.id, "test.live", {"n": n})
-            got.append((await read_event(stream, TIMEOUT_S))["id"])
-        # The same ids again (as if notified twice): nothing is read or sent.
-        for event_id in got:
-            await conn.execute(
-                "SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {event_id} 0"
-            )
+            got.append(await read_event(stream, TIMEOUT_S))
+        await asyncio.sleep(0.3)  # any re-read for the horizon is done
+        before = reads
+        # The same events again (as if notified twice): nothing is read or sent.
+        for event in got:
+            xid = event["cursor"].partition("-")[0]
+            payload = f"{someone.id} {event['id']} 0 {xid}"
+            await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, payload)
+        await asyncio.sleep(0.3)
+        assert reads == before
         await events.record(conn, someone.id, "test.last", {})
         last = await read_event(stream, TIMEOUT_S)
         assert last["event"] == "test.last"
-        assert sorted(read) == sorted(set(read)) == [*got, last["id"]]
-        assert looked_back == []
+        assert sorted(read) == sorted(set(read)) == [*(e["id"] for e in got), last["id"]]
     finally:
         stream.close()
 
@@ -474,14 +595,20 @@ async def test_a_notification_never_sends_someone_elses_event(
     try:
         async with conn.transaction():
             await events.record(conn, other, "test.private", {})
-            private = await conn.fetchval("SELECT max(id) FROM event WHERE person_id = $1", other)
-        # A notification naming this stream's person with another person's event id, above
-        # and (after the next event) below what the stream has sent.
-        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private} 0")
+            private = await conn.fetchrow(
+                "SELECT id, xid FROM event WHERE person_id = $1 ORDER BY id DESC LIMIT 1", other
+            )
+        # A notification naming this stream's person with another person's event, before and
+        # after the stream's own (and one without its transaction).
+        forged = f"{someone.id} {private['id']} 0 {private['xid']}"
+        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, forged)
         await events.record(conn, someone.id, "test.own", {})
         own = await read_event(stream, TIMEOUT_S)
         assert own["event"] == "test.own"
-        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private} 0")
+        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, forged)
+        await conn.execute(
+            "SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private['id']} 0"
+        )
         await events.record(conn, someone.id, "test.own_again", {})
         assert (await read_event(stream, TIMEOUT_S))["event"] == "test.own_again"
     finally:
@@ -568,7 +695,8 @@ async def test_the_stream_sends_the_documented_events(
         for kind in ("request.created", "request.cancelled"):
             fields, data = await read_frame(stream)
             conforms(components, "Event", data)
-            assert (fields["event"], fields["id"]) == (kind, str(data["id"]))
+            assert fields["event"] == kind
+            assert re.fullmatch(f"[1-9][0-9]*-{data['id']}", fields["id"]), fields["id"]
             assert data["kind"] == kind
             assert data["payload"] == {"community_id": str(world.west), "request_id": request_id}
     finally:
@@ -579,11 +707,13 @@ async def test_the_stream_refuses_what_the_document_says(live: ApiClient, someon
     r = await live.get("/v1/me/events")
     assert r.status == 401
     assert r.content_type == "application/problem+json"
-    for bad in ("abc", "-1", str(2**63)):
+    for bad in ("abc", "-1", str(2**63), "1-", "-1-2", "1-2-3", "1_0", f"{2**63}-1"):
         r = await live.get("/v1/me/events", headers={**someone.headers, "Last-Event-ID": bad})
         assert (r.status, (await r.json())["field"]) == (422, "Last-Event-ID"), bad
-    r = await live.get("/v1/me/events", params={"last_event_id": "x"}, headers=someone.headers)
-    assert r.status == 422
+    for bad in ("x", " 1", "1-2 "):
+        params = {"last_event_id": bad}
+        r = await live.get("/v1/me/events", params=params, headers=someone.headers)
+        assert r.status == 422, bad
 
 
 async def test_every_change_writes_a_documented_event(
