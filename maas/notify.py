@@ -107,7 +107,7 @@ class EventHub:
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._waiting: dict[Follower, int] = {}  # the horizon each waits for
+        self._waiting: dict[Follower | asyncio.Event, int] = {}  # the horizon each waits for
         self._wanted = asyncio.Event()  # set when a stream starts waiting
         self._query = asyncio.Lock()  # one query at a time on the listener's connection
         self.connected = asyncio.Event()
@@ -129,12 +129,14 @@ class EventHub:
             if not followers:
                 del self._followers[key]
 
-    def wait_for_horizon(self, follower: Follower, need: int | None) -> None:
-        """Wake ``follower`` once the horizon is at least ``need`` (None: no longer)."""
+    def wait_for_horizon(self, waiter: Follower | asyncio.Event, need: int | None) -> None:
+        """Wake ``waiter`` (a stream, or a :meth:`subscribe` event) once the horizon is at
+        least ``need`` (None: no longer). A reader of everyone's events, woken by any
+        notification, can wait for the ``xmax`` of its read: what was notified then is below."""
         if need is None:
-            self._waiting.pop(follower, None)
+            self._waiting.pop(waiter, None)
             return
-        self._waiting[follower] = max(need, self._waiting.get(follower, 0))
+        self._waiting[waiter] = max(need, self._waiting.get(waiter, 0))
         self._wanted.set()
 
     def subscribe(self, person_id: None = None) -> asyncio.Event:
@@ -146,6 +148,7 @@ class EventHub:
 
     def unsubscribe(self, person_id: None, wake: asyncio.Event) -> None:
         self._any.discard(wake)
+        self._waiting.pop(wake, None)
 
     def subscribe_deliveries(self) -> asyncio.Event:
         """An event set whenever a webhook delivery may have become due (an event queued one,
@@ -259,10 +262,10 @@ class EventHub:
                 log.warning("event listener cannot read the horizon (%s); reconnecting", error)
                 self._lost.set()  # the reconnect makes every stream catch up
                 return
-            reached = [f for f, need in self._waiting.items() if need <= horizon]
-            for follower in reached:
-                del self._waiting[follower]
-                follower.wake.set()
+            reached = [w for w, need in self._waiting.items() if need <= horizon]
+            for waiter in reached:
+                del self._waiting[waiter]
+                (waiter.wake if isinstance(waiter, Follower) else waiter).set()
             delay_s = HORIZON_POLL_FIRST_S if reached else min(2 * delay_s, HORIZON_POLL_MAX_S)
 
     async def close(self) -> None:

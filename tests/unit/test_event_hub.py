@@ -105,6 +105,11 @@ async def test_the_hub_wakes_a_stream_once_the_horizon_reaches_what_it_waits_for
         conn.value = 130
         await asyncio.wait_for(phone.wake.wait(), 1.0)
         assert not tablet.wake.is_set()
+        anyone = events.subscribe()  # a reader of everyone's events waits too
+        events.wait_for_horizon(anyone, 140)
+        conn.value = 140
+        await asyncio.wait_for(anyone.wait(), 1.0)
+        assert not tablet.wake.is_set()
         events.unfollow(eva, tablet)  # gone: no longer waited for
         await asyncio.sleep(0.1)
         polls = conn.polls

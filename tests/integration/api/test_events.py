@@ -496,6 +496,30 @@ async def test_a_younger_transaction_waits_for_an_older_one(
             stream.close()
 
 
+async def test_a_reader_of_everyones_events_never_passes_a_late_commit(
+    api_settings: Settings, conn: asyncpg.Connection, someone: Actor, world: World
+) -> None:
+    """committed_events without a person (as a reader of every request.created would use
+    it): one kind, in (xid, id) order, nothing before its transaction's older ones ended."""
+    kind = f"test.everyone_{uuid.uuid4().hex[:8]}"
+    start = events.Position(await events.horizon(conn), 0)
+    async with db.connection(api_settings) as slow:
+        tx = slow.transaction()
+        await tx.start()
+        await events.record(slow, someone.id, kind, {"n": 1})  # the lower id
+        await events.record(conn, world["rider_west"].id, kind, {"n": 2})
+        await events.record(conn, someone.id, "test.other_kind", {})
+        read = await events.committed_events(conn, start, kinds=[kind])
+        assert read.events == []
+        assert start <= read.position < events.Position(read.xmax, 0)
+        await tx.commit()
+    again = await events.committed_events(conn, read.position, kinds=[kind])
+    assert [e.payload["n"] for e in again.events] == [1, 2]
+    assert [e.person_id for e in again.events] == [someone.id, world["rider_west"].id]
+    last = await events.committed_events(conn, again.position, kinds=[kind])
+    assert last.events == []
+
+
 async def test_a_commit_during_a_listener_outage_is_caught_up(
     live: ApiClient,
     api_settings: Settings,
