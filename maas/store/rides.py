@@ -69,7 +69,7 @@ LIMIT $12
 # Points arrive as coordinates, so no geometry objects are built for the insert. Without any
 # community nothing is inserted.
 SQL_INSERT_REQUEST = """
-WITH place AS (
+WITH place AS MATERIALIZED (  -- else the community lookup runs twice, for WHERE and SELECT
     SELECT COALESCE(
         $17::uuid,
         (SELECT c.id FROM community c
@@ -103,7 +103,7 @@ WITH caller AS (
     FROM api_token t JOIN person p ON p.id = t.person_id
     WHERE t.secret_sha256 = $17 AND t.revoked_at IS NULL AND t.expires_at > now()
       AND p.deleted_at IS NULL AND p.is_rider
-), place AS (
+), place AS MATERIALIZED (  -- else the community lookup runs twice, for WHERE and SELECT
     SELECT caller.id AS person_id, COALESCE(
         (SELECT c.id FROM community c
          WHERE ST_Covers(c.area, ST_SetSRID(ST_MakePoint($1, $2), 4326)) AND c.region = $18
