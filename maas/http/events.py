@@ -15,19 +15,20 @@
   ``delivered``); ``POST /v1/webhook-deliveries/{id}/replay`` sends one again.
 
 Why a stream loses nothing. Ids come from a sequence at insert but become visible at commit, so
-they do not appear in order. A stream therefore sends events in the order they become *final*:
-by their writing transaction (``xid``), then id, and only those of transactions below the read's
-horizon (its snapshot's xmin; every one of those has ended, so nothing can still appear below
-it; see :func:`maas.store.events.committed_events`). Its position only moves forward over final
-events, so a resumed stream gets exactly what came after, each event once, whenever it
-committed. A plain event id (the ``id`` older streams sent, or ``Event.id``) is still accepted:
-it resumes after that event of the caller's.
+they do not appear in order. A stream therefore sends events by their writing transaction
+(``xid``), then id, and only *final* ones: those of transactions below the read's horizon (its
+snapshot's xmin; every one of those has ended, so nothing can still appear below it; see
+:func:`maas.store.events.committed_events`). Its position only moves forward over final events,
+so a resumed stream gets exactly what came after, each event once, whenever it committed. A
+stream that starts now starts at the horizon: it also sends what was not final yet when it
+opened. A plain event id (the ``id`` older streams sent, or ``Event.id``) is still accepted: it
+resumes after that event of the caller's.
 
-The price: an event is sent once every transaction older than its own has ended. A transaction
-that stays open holds back every stream, whatever it writes and whichever database of the
-cluster it is in (a session idle in a transaction that wrote: set
+The price: an event is sent once every transaction older than its own has ended. A write
+transaction that stays open holds back every younger event, whatever it writes and whichever
+database of the cluster it is in (against sessions left idle in a transaction:
 ``idle_in_transaction_session_timeout`` on the server or role; the service's own transactions
-are short). Read-only transactions hold nothing.
+are short). Read-only transactions hold nothing back.
 
 How it stays cheap. A notification tells only the person's streams, with the event's
 transaction; a woken stream reads its final events after its position in one indexed query
