@@ -11,15 +11,21 @@ that systemd or the container runtime restarts it whole.
 
 What runs where:
 
-* **every process**: the HTTP API; event streams, with their own LISTEN connection; matching
-  runs and what-if replays started through that process, in its own worker pool
+* **every server process**: the HTTP API; event streams, with their own LISTEN connection;
+  matching runs and what-if replays started through that process, in its own worker pool
   (``MAAS_WORKER_PROCESSES`` is per server process). Runs of one community exclude each other
   through the database (an advisory lock), whichever process starts them.
-* **process 0 only**: the matching scheduler (answer deadlines, scheduled runs, cut-off
-  notices), instant answers and the webhook sender. Each is safe against a second copy (locks,
-  claims with ``SKIP LOCKED``) but would do its work twice or, for instant answers, answer
-  every request once per process; and ``webhook_concurrency`` stays the bound for the whole
-  service. The other processes get these switched off in their settings.
+* **one background process** (``maas-background``, no port): the matching scheduler (answer
+  deadlines, scheduled runs, cut-off notices), instant answers and the webhook sender. Each
+  is safe against a second copy (locks, claims with ``SKIP LOCKED``) but would do its work
+  twice or, for instant answers, answer every request once per process; and
+  ``webhook_concurrency`` stays the bound for the whole service. Apart from the server
+  processes, their reads of whole days (thousands of requests) never hold up an HTTP
+  answer, and at a lower CPU priority (nice :data:`BACKGROUND_NICE`) they take what the API
+  leaves: under overload instant answers come later (or, past their limit, not at all) and
+  requests are still taken. It is started only when one of them is switched on.
+
+With one process (``--workers 1``) that process does everything.
 """
 
 from __future__ import annotations
@@ -65,12 +71,24 @@ def worker_count(settings: Settings, requested: int | None = None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_settings(settings: Settings, index: int) -> Settings:
-    """Server process ``index``'s settings: the singleton tasks only in process 0."""
-    if index == 0:
-        return settings
+BACKGROUND_NICE = 5
+"""How much lower the background process's CPU priority is than the server processes'."""
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """A server process's settings when there are several: the background tasks are off
+    (they run in the background process)."""
     return dataclasses.replace(
         settings, matching_interval_s=0.0, webhook_interval_s=0.0, instant_answers=False
+    )
+
+
+def has_background(settings: Settings) -> bool:
+    """Whether any background task is switched on."""
+    return (
+        settings.matching_interval_s > 0
+        or settings.webhook_interval_s > 0
+        or settings.instant_answers
     )
 
 
@@ -129,6 +147,33 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
         if error is not None:
             raise error from exc
         raise
+
+
+def run_background(settings: Settings) -> None:
+    """The service without a port: only its background tasks, until SIGTERM or SIGINT."""
+    from aiohttp import web
+
+    from maas.app import create_app
+
+    loop = _event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        log.info("background tasks running")
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.wait_for(runner.cleanup(), settings.shutdown_timeout_s)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
 
 
 def _check_port_free(settings: Settings) -> None:
@@ -201,14 +246,21 @@ def _end_with_parent(parent: int) -> None:
         sys.exit(1)
 
 
-def _server_process(settings: Settings, index: int, parent: int) -> None:
+def _child_process(settings: Settings, background: bool, parent: int) -> None:
+    """A server process, or with ``background`` the background process."""
     _end_with_parent(parent)
     # Its own process group: a Ctrl-C in a terminal reaches the supervisor only, which stops
     # each server once (a second signal would cut a graceful shutdown short).
     os.setpgrp()
     configure_logging(settings.log_level)
     try:
-        run_server(worker_settings(settings, index), reuse_port=True)
+        if background:
+            # Stopped while still starting: nothing is running yet, so just end.
+            signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+            os.nice(BACKGROUND_NICE)
+            run_background(settings)
+        else:
+            run_server(worker_settings(settings), reuse_port=True)
     except MaasError as error:
         print(f"maas: error: {error}", file=sys.stderr)
         sys.exit(1)
@@ -217,19 +269,28 @@ def _server_process(settings: Settings, index: int, parent: int) -> None:
 
 
 def supervise(settings: Settings, count: int) -> int:
-    """Start ``count`` server processes and watch them; the exit status (module docstring)."""
+    """Start ``count`` server processes (and the background process) and watch them; the
+    exit status (module docstring)."""
     _check_port_free(settings)
     # Orphans of a server process that died come to the supervisor, which ends them.
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
-            target=_server_process,
-            args=(settings, index, os.getpid()),
+            target=_child_process,
+            args=(settings, False, os.getpid()),
             name=f"maas-http-{index}",
         )
         for index in range(count)
     ]
+    if has_background(settings):
+        processes.append(
+            context.Process(
+                target=_child_process,
+                args=(settings, True, os.getpid()),
+                name="maas-background",
+            )
+        )
     stopping_since: float | None = None
 
     def stop(reason: str) -> None:
@@ -237,7 +298,7 @@ def supervise(settings: Settings, count: int) -> int:
         if stopping_since is not None:
             return
         stopping_since = time.monotonic()
-        log.info("stopping %d server process(es): %s", count, reason)
+        log.info("stopping %d process(es): %s", len(processes), reason)
         for process in processes:
             if process.pid is not None and process.exitcode is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -1,6 +1,6 @@
 """``python -m maas serve`` with two server processes on one port: both listen and answer, a
-task that must run once (instant answers) runs once, SIGTERM stops every process, and a server
-process that dies ends the service with a failure status.
+task that must run once (instant answers) runs once, in the background process, SIGTERM stops
+every process, and a server process that dies ends the service with a failure status.
 
 Runs on a database of its own (the demo region, its villages as communities).
 """
@@ -57,8 +57,15 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _server_processes(pid: int) -> list[int]:
-    """The supervisor's server processes (not its multiprocessing resource tracker)."""
-    return [c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    """The supervisor's server processes and its background process (not its
+    multiprocessing resource tracker), in the order they were started."""
+    return sorted(
+        c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+    )
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _alive(pid: int) -> bool:
@@ -161,10 +168,10 @@ def own_settings(
 
 def _start(settings: Settings, log: Path) -> LiveServer:
     server = start_server(settings, log, MAAS_WORKERS="2", MAAS_INSTANT_ANSWERS="1")
-    # /healthz answered once one process listens; wait for both.
+    # /healthz answered once one process listens; wait for both, and the background process.
     port = int(server.base_url.rsplit(":", 1)[1])
     for _ in range(600):
-        if _listening_sockets(port) == 2:
+        if _listening_sockets(port) == 2 and "background tasks running" in server.log():
             break
         time.sleep(0.1)
     return server
@@ -189,9 +196,13 @@ def test_two_processes_answer_and_run_each_singleton_once(
     own_settings: Settings, running: Any
 ) -> None:
     server, person_id, token = running
-    servers = _server_processes(server.process.pid)
+    *servers, background = _server_processes(server.process.pid)
     assert len(servers) == 2
     assert _listening_sockets(int(server.base_url.rsplit(":", 1)[1])) == 2
+    # The background tasks run apart, below the server processes' priority.
+    own = _niceness(servers[0])
+    assert {_niceness(p) for p in servers} == {own}
+    assert _niceness(background) == min(19, own + 5)
     made = []
     for i in range(12):  # each on a new connection, spread by the kernel
         status, created = _post(server, token, _request_body(i))
@@ -241,7 +252,7 @@ def test_a_dying_server_process_stops_the_service(own_settings: Settings, tmp_pa
     server = _start(own_settings, tmp_path / "server.log")
     try:
         parent = server.process.pid
-        first, second = _server_processes(parent)
+        first, second, _ = _server_processes(parent)
         everything = _descendants(parent)
         os.kill(first, signal.SIGKILL)
         status = server.wait()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 
 from maas.errors import ConfigError
-from maas.serve import worker_count, worker_settings
+from maas.serve import has_background, worker_count, worker_settings
 from maas.settings import Settings
 
 
@@ -28,15 +29,16 @@ def test_maas_workers_is_read_and_checked() -> None:
         Settings.from_env({**env, "MAAS_WORKERS": "0"})
 
 
-def test_only_the_first_process_runs_the_singleton_tasks() -> None:
+def test_server_processes_leave_the_background_tasks_to_the_background_process() -> None:
     settings = Settings(
         database_url="postgresql://x/y",
         matching_interval_s=60.0,
         webhook_interval_s=5.0,
         instant_answers=True,
     )
-    assert worker_settings(settings, 0) == settings
-    other = worker_settings(settings, 1)
+    assert has_background(settings)
+    other = worker_settings(settings)
+    assert not has_background(other)
     assert (other.matching_interval_s, other.webhook_interval_s, other.instant_answers) == (
         0.0,
         0.0,
@@ -45,3 +47,9 @@ def test_only_the_first_process_runs_the_singleton_tasks() -> None:
     # Everything else is the same service.
     assert other.port == settings.port
     assert other.worker_processes == settings.worker_processes
+    for one_on in (
+        {"matching_interval_s": 60.0},
+        {"webhook_interval_s": 5.0},
+        {"instant_answers": True},
+    ):
+        assert has_background(dataclasses.replace(other, **one_on))
