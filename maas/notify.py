@@ -407,6 +407,7 @@ async def instant_ctx(app: web.Application) -> AsyncIterator[None]:
         network,
         wake,
         snap_max_distance_m=settings.snap_max_distance_m,
+        hub=hub,
     )
     answers.start()
     try:

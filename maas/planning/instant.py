@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -44,9 +44,13 @@ from maas.store import events, planning
 from maas.store.planning import MatchingRun
 from maas.tasks import cancel_and_wait
 
+if TYPE_CHECKING:
+    from maas.notify import EventHub
+
 log = logging.getLogger("maas.instant")
 
 KIND = "request.instant_answer"
+CREATED = "request.created"
 SQL_REQUEST = """
 SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
 FROM ride_request WHERE id = $1
@@ -55,16 +59,10 @@ SQL_REQUESTS = """
 SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
 FROM ride_request WHERE id = ANY($1::uuid[])
 """
-SQL_CREATED_AFTER = """
-SELECT id, payload ->> 'request_id' AS request_id, created_at FROM event
-WHERE id > $1 AND kind = 'request.created'
-ORDER BY id LIMIT $2
-"""
 MAX_WAIT_S = 30.0
 """A request that has waited this long for its instant answer (the service is overloaded) gets
 none: it would come too late to be instant, and the scheduler's next run answers it anyway.
 This bounds the work queued behind a burst."""
-SQL_LAST_ID = "SELECT coalesce(max(id), 0) FROM event"
 PASS_SIZE = 500
 """At most this many new requests are answered in one pass."""
 
@@ -488,8 +486,10 @@ class InstantAnswers:
         *,
         snap_max_distance_m: float,
         concurrency: int = 2,
+        hub: EventHub | None = None,
     ) -> None:
         self.pool = pool
+        self.hub = hub
         self.executor_of = executor_of
         self.network = network
         self.wake = wake
@@ -504,22 +504,33 @@ class InstantAnswers:
         self._task = asyncio.create_task(self._run(), name="maas-instant-answers")
 
     async def _run(self) -> None:
+        # In commit order (maas.store.events.committed_events): a request whose event id is
+        # below one already read but that commits later is still answered, and none twice.
         async with self.pool.acquire() as conn:
-            last: int = await conn.fetchval(SQL_LAST_ID)
+            position = events.Position(await events.horizon(conn), 0)
         while True:
             self.wake.clear()
             try:
                 async with self.pool.acquire() as conn:
-                    rows = await conn.fetch(SQL_CREATED_AFTER, last, PASS_SIZE)
+                    read = await events.committed_events(
+                        conn, position, kinds=(CREATED,), limit=PASS_SIZE
+                    )
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                 log.warning("instant answers: %s", error)
-                rows = []
-            if rows:
-                last = rows[-1]["id"]
-                await self.answer_all([(uuid.UUID(r["request_id"]), r["created_at"]) for r in rows])
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), 5.0)
+                position = read.position
+                if self.hub is not None:
+                    # Requests notified but not readable yet (an older transaction is still
+                    # open): woken once they are.
+                    waiting = read.xmax if read.horizon < read.xmax else None
+                    self.hub.wait_for_horizon(self.wake, waiting)
+                if read.events:
+                    await self.answer_all(
+                        [(uuid.UUID(e.payload["request_id"]), e.created_at) for e in read.events]
+                    )
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 5.0)
 
     async def answer(
         self, request_id: uuid.UUID, *, created_at: datetime | None = None

@@ -316,3 +316,45 @@ async def test_a_pass_answers_its_requests_in_the_order_they_came(
     assert payload["request_id"] == str(first)
     assert payload["likely"] is answered[first].likely
     assert await conn.fetchval(told, second_rider, instant.KIND) is None
+
+
+async def test_a_request_that_commits_after_a_later_one_is_answered_too(
+    world: World, conn: asyncpg.Connection, pool: asyncpg.Pool, network: RoadNetwork
+) -> None:
+    """Event ids are taken at insert and seen at commit: the answerer reads in commit order,
+    so a request whose id is below one already answered is still answered, once."""
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    slow_rider, fast_rider = await world.person("Slow"), await world.person("Fast")
+    wake = asyncio.Event()
+    answers = instant.InstantAnswers(pool, lambda: None, network, wake, snap_max_distance_m=1000.0)
+    answers.start()
+    told = "SELECT count(*) FROM event WHERE person_id = $1 AND kind = $2"
+
+    async def answered(person: uuid.UUID) -> bool:
+        for _ in range(100):
+            wake.set()
+            if await conn.fetchval(told, person, instant.KIND):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    try:
+        await asyncio.sleep(0.2)  # the answerer has taken its starting point
+        async with pool.acquire() as other:
+            slow_world = dataclasses.replace(world, conn=other)
+            async with other.transaction():
+                slow = await slow_world.request(slow_rider, NUFRINGEN, HERRENBERG, t)
+                fast = await world.request(fast_rider, NUFRINGEN, HERRENBERG, t)
+                for _ in range(3):  # the answerer looks while the slow one is still open
+                    wake.set()
+                    await asyncio.sleep(0.1)
+            slow_id = "SELECT id FROM event WHERE payload ->> 'request_id' = $1"
+            assert await conn.fetchval(slow_id, str(slow)) < await conn.fetchval(slow_id, str(fast))
+        assert await answered(slow_rider)
+        assert await answered(fast_rider)
+        await asyncio.sleep(0.5)
+        for person in (slow_rider, fast_rider):
+            assert await conn.fetchval(told, person, instant.KIND) == 1
+    finally:
+        await answers.close()
