@@ -390,7 +390,9 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def instant_ctx(app: web.Application) -> AsyncIterator[None]:
     """Instant answers to new requests (when ``instant_answers`` is set and the road network
-    is loaded), in the matching worker pool."""
+    is loaded): in the matching worker pool of a server process, so that they never hold its
+    event loop; in the background process, which answers no HTTP, in a thread of its own,
+    which spares shipping the day to another process on every pass."""
     from maas.planning.instant import InstantAnswers
 
     settings = app[appkeys.SETTINGS]
@@ -401,12 +403,16 @@ async def instant_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     wake = hub.subscribe(None)
     runner = app[appkeys.MATCHING]
+    in_thread = app.get(appkeys.BACKGROUND, False)
     answers = InstantAnswers(
         app[appkeys.DB_POOL],
-        lambda: getattr(runner, "executor", None),
+        (lambda: None) if in_thread else (lambda: getattr(runner, "executor", None)),
         network,
         wake,
         snap_max_distance_m=settings.snap_max_distance_m,
+        # One day at a time in a thread: the days kept and the road network are not shared
+        # between threads.
+        concurrency=1 if in_thread else 2,
         hub=hub,
     )
     answers.start()

@@ -153,6 +153,7 @@ def run_background(settings: Settings) -> None:
     """The service without a port: only its background tasks, until SIGTERM or SIGINT."""
     from aiohttp import web
 
+    from maas import appkeys
     from maas.app import create_app
 
     loop = _event_loop()
@@ -162,7 +163,9 @@ def run_background(settings: Settings) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(create_app(settings), access_log=None)
+        app = create_app(settings)
+        app[appkeys.BACKGROUND] = True
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         log.info("background tasks running")
         try:
