@@ -277,21 +277,36 @@ def answers_on(
     else:
         day = _build(network, inp, request_ids)
         cache_hit = False
+    answering = set(request_ids)
+    fresh = {r.id for r in inp.requests if r.id not in day.requests} | answering
+    every = {r.id: r for r in inp.requests}
+    if cache_hit:
+        # The kept plan's riders, the held ones and the new ones are all the problem needs:
+        # the others stayed out of the plan, and nothing inserts them again. Building only
+        # these keeps a pass's cost to the plan, not to every open request of the day.
+        carried = day.plan.assignments
+        inp = dataclasses.replace(
+            inp,
+            requests=tuple(
+                r
+                for r in inp.requests
+                if r.id in fresh or r.held_on is not None or str(r.id) in carried
+            ),
+        )
     located = build_problem(inp, day.location_of, day.matrix)
     problem = worker.without_drivers(located.problem, day.stuck)
     plan = day.plan
     params = worker.solve_params(inp.params)
     riders = {r.id: r for r in problem.riders}
     if cache_hit:
-        answering = set(request_ids)
         added = [
             riders[str(r.id)]
             for r in inp.requests
-            if r.id not in day.requests and r.id not in answering and str(r.id) in riders
+            if r.id in fresh and r.id not in answering and str(r.id) in riders
         ]
         for rider in sorted(added, key=_order_key(problem)):
             plan = _insert(problem, plan, rider, params)[0]
-    day.requests = {r.id: r for r in inp.requests}
+    day.requests = every
 
     def place(location: int) -> dict[str, Any]:
         p = located.places[location]

@@ -18,6 +18,7 @@ from support.matching_world import (
     GUELTSTEIN,
     HERRENBERG,
     KUPPINGEN,
+    NAGOLD,
     NUFRINGEN,
     World,
     tomorrow_at,
@@ -176,6 +177,8 @@ async def test_a_cached_answer_equals_a_from_scratch_answer(
     await world.offer(await world.person("D3"), NUFRINGEN, HERRENBERG, t, window_min=30)
     first = await world.request(await world.person("A"), NUFRINGEN, HERRENBERG, t)
     await world.request(await world.person("B"), NUFRINGEN, HERRENBERG, t)
+    # No driver passes Nagold: left out of the plan, and out of the kept day's problem.
+    far = await world.request(await world.person("Far"), NAGOLD, GUELTSTEIN, t)
     inp = await _read(conn, network, matching_settings, first, now)
     built = await asyncio.to_thread(
         functools.partial(instant.answer_on, cache_as=key), network, inp, first
@@ -205,6 +208,7 @@ async def test_a_cached_answer_equals_a_from_scratch_answer(
     )
     assert not matching.check(problem, day.plan)
     assert str(new) in day.plan.assignments
+    assert str(far) not in day.plan.assignments
 
 
 async def test_an_offer_cancellation_invalidates_the_cache(
