@@ -24,9 +24,9 @@ WHATIF = web.AppKey("whatif", object)
 GEOJSON_CACHE = web.AppKey("geojson_cache", dict)
 """Rendered GeoJSON of the region's roads, by region, import and detail."""
 EVENT_HUB = web.AppKey("event_hub", object)
+"""The :class:`maas.notify.EventHub` (the process's LISTEN connection and its streams)."""
 BACKGROUND = web.AppKey("background", bool)
 """Set in the background process (maas.serve), which serves no HTTP."""
-"""The :class:`maas.notify.EventHub` (the process's LISTEN connection and its streams)."""
 SCHEMAS = web.AppKey("schemas", SchemaRegistry)
 OPENAPI = web.AppKey("openapi", dict)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -171,7 +171,9 @@ def run_background(settings: Settings) -> None:
         try:
             await stop.wait()
         finally:
-            await asyncio.wait_for(runner.cleanup(), settings.shutdown_timeout_s)
+            # Each task bounds its own stop by shutdown_timeout_s; the supervisor kills what
+            # is still running KILL_GRACE_S later.
+            await runner.cleanup()
 
     try:
         loop.run_until_complete(main())

@@ -37,7 +37,7 @@ import numpy as np
 import matching
 from maas.planning import worker
 from maas.planning.params import MatchingParams, params_from_settings
-from maas.planning.plan import OccurrenceIn, PlanInput, RequestIn, build_problem
+from maas.planning.plan import OccurrenceIn, Place, PlanInput, RequestIn, build_problem
 from maas.planning.service import PlacesCache
 from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
@@ -52,12 +52,19 @@ log = logging.getLogger("maas.instant")
 KIND = "request.instant_answer"
 CREATED = "request.created"
 SQL_REQUEST = """
-SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
+SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status,
+       created_at
 FROM ride_request WHERE id = $1
 """
 SQL_REQUESTS = """
-SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status
+SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text AS status,
+       created_at
 FROM ride_request WHERE id = ANY($1::uuid[])
+"""
+# Open requests of a community created after a time: not answered yet, so not in the day yet.
+SQL_CREATED_LATER = """
+SELECT id FROM ride_request
+WHERE community_id = $1 AND status = 'open' AND created_at > $2
 """
 MAX_WAIT_S = 30.0
 """A request that has waited this long for its instant answer (the service is overloaded) gets
@@ -129,6 +136,9 @@ class DayCache:
     matrix: np.ndarray
     stuck: set[str]
     plan: matching.Result
+    placed: set[str] = dataclasses.field(default_factory=set)
+    """Every rider of the day's full problem (the plan's and the rest): their number caps
+    the fairness weight as a from-scratch answer caps it."""
 
     def fits(self, inp: PlanInput, request_ids: Collection[uuid.UUID]) -> bool:
         """Whether ``inp`` is this day with only new open requests added (the answered ones
@@ -296,8 +306,9 @@ def answers_on(
     located = build_problem(inp, day.location_of, day.matrix)
     problem = worker.without_drivers(located.problem, day.stuck)
     plan = day.plan
-    params = worker.solve_params(inp.params)
     riders = {r.id: r for r in problem.riders}
+    day.placed = day.placed | riders.keys() if cache_hit else set(riders)
+    params = _capped(worker.solve_params(inp.params), problem, len(day.placed))
     if cache_hit:
         added = [
             riders[str(r.id)]
@@ -308,8 +319,11 @@ def answers_on(
             plan = _insert(problem, plan, rider, params)[0]
     day.requests = every
 
-    def place(location: int) -> dict[str, Any]:
-        p = located.places[location]
+    def place(own: Sequence[Place], location: int) -> dict[str, Any]:
+        """The rider's own place at ``location`` (several riders' places can share a road
+        point, each with its own walk), the shortest walk if several."""
+        mine = [p for p in own if day.location_of.get((p.lon, p.lat)) == location]
+        p = min(mine, key=lambda p: p.walk_s) if mine else located.places[location]
         mp = None if p.meeting_point_id is None else str(p.meeting_point_id)
         return {"lon": p.lon, "lat": p.lat, "walk_s": p.walk_s, "meeting_point_id": mp}
 
@@ -338,8 +352,8 @@ def answers_on(
                 occurrence_date=day_text,
                 pickup_s=insertion.pickup_s,
                 dropoff_s=insertion.dropoff_s,
-                pickup=place(insertion.pickup_location),
-                dropoff=place(insertion.dropoff_location),
+                pickup=place(every[request_id].pickups, insertion.pickup_location),
+                dropoff=place(every[request_id].dropoffs, insertion.dropoff_location),
                 added_driving_s=insertion.added_driving_s,
                 riders_in_plan=riders_in_plan,
                 compute_s=time.perf_counter() - t,
@@ -352,6 +366,20 @@ def answers_on(
         while len(_days) > MAX_CACHED_DAYS:
             del _days[next(iter(_days))]
     return answers
+
+
+def _capped(
+    params: matching.SolveParams, problem: matching.Problem, riders: int
+) -> matching.SolveParams:
+    """``params`` with the fairness weight capped for a day of ``riders`` riders, as the
+    matcher caps it (:func:`matching.fairness.effective_fairness_weight`) for the full
+    problem: a kept day's problem holds only some of them and would cap it less."""
+    if params.fairness_weight == 0:
+        return params
+    most = max((d.rides_before for d in problem.drivers), default=0) + riders + 1
+    return dataclasses.replace(
+        params, fairness_weight=min(params.fairness_weight, (params.drop_penalty - 1) // most)
+    )
 
 
 def answer(inp: PlanInput, request_id: uuid.UUID, cache_as: str | None = None) -> Answer:
@@ -443,6 +471,17 @@ async def read_group(
         cleanup=False,
         places=places,
     )
+    # Requests posted after these are answered after them, each into the plan as the earlier
+    # ones left it: until then they are not part of the day (as if answered one by one).
+    answering = {r["id"] for r in rows}
+    later = {
+        r["id"]
+        for r in await conn.fetch(
+            SQL_CREATED_LATER, row["community_id"], max(r["created_at"] for r in rows)
+        )
+    } - answering
+    if later:
+        inp = dataclasses.replace(inp, requests=tuple(q for q in inp.requests if q.id not in later))
     return inp
 
 
@@ -521,12 +560,13 @@ class InstantAnswers:
     async def _run(self) -> None:
         # In commit order (maas.store.events.committed_events): a request whose event id is
         # below one already read but that commits later is still answered, and none twice.
-        async with self.pool.acquire() as conn:
-            position = events.Position(await events.horizon(conn), 0)
+        position: events.Position | None = None
         while True:
             self.wake.clear()
             try:
                 async with self.pool.acquire() as conn:
+                    if position is None:  # from what commits from now on
+                        position = events.Position(await events.horizon(conn), 0)
                     read = await events.committed_events(
                         conn, position, kinds=(CREATED,), limit=PASS_SIZE
                     )

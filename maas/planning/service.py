@@ -375,16 +375,15 @@ class MatchingRunner:
 class PlacesCache:
     """The candidate meeting points of requests read before (see :func:`candidate_places`),
     kept by a reader that reads the same requests again and again (instant answers). A
-    request's candidates depend only on its own points and walk, which never change, and on
-    the meeting points: the cache is emptied when their fingerprint or the walk limit
-    changes."""
+    request's candidates depend only on its own points and walk, which never change, on the
+    community's walk limit (part of the key) and on the meeting points: the cache starts
+    over when their fingerprint changes."""
 
     fingerprint: tuple[int, int] | None = None
-    max_walk_m: int | None = None
-    near: dict[uuid.UUID, dict[str, list[Place]]] = field(default_factory=dict)
+    near: dict[tuple[uuid.UUID, int], dict[str, list[Place]]] = field(default_factory=dict)
 
     MAX_REQUESTS = 100_000
-    """Beyond this many requests the cache starts over (old days' requests go with it)."""
+    """Beyond this many entries the cache starts over (old days' requests go with it)."""
 
 
 async def candidate_places(
@@ -399,15 +398,13 @@ async def candidate_places(
     wanted = request_ids
     if cache is not None:
         fingerprint = await planning.meeting_points_fingerprint(conn)
-        if (
-            fingerprint != cache.fingerprint
-            or max_walk_m != cache.max_walk_m
-            or len(cache.near) > PlacesCache.MAX_REQUESTS
-        ):
-            cache.fingerprint, cache.max_walk_m = fingerprint, max_walk_m
+        if fingerprint != cache.fingerprint or len(cache.near) > PlacesCache.MAX_REQUESTS:
+            cache.fingerprint = fingerprint
             cache.near.clear()
         # Taken before the next await: another reader may start the cache over meanwhile.
-        known = {i: cache.near[i] for i in request_ids if i in cache.near}
+        known = {
+            i: cache.near[(i, max_walk_m)] for i in request_ids if (i, max_walk_m) in cache.near
+        }
         wanted = [i for i in request_ids if i not in known]
     near: dict[tuple[uuid.UUID, str], list[Place]] = {}
     if wanted:
@@ -421,9 +418,10 @@ async def candidate_places(
     if cache is None:
         return near
     for i in wanted:
-        known[i] = cache.near[i] = {
-            side: near.get((i, side), []) for side in ("origin", "destination")
-        }
+        known[i] = {side: near.get((i, side), []) for side in ("origin", "destination")}
+        # Kept only if the meeting points are still those it was found among.
+        if cache.fingerprint == fingerprint:
+            cache.near[(i, max_walk_m)] = known[i]
     return {(i, side): places for i in request_ids for side, places in known[i].items() if places}
 
 

@@ -291,14 +291,23 @@ async def test_a_pass_answers_its_requests_in_the_order_they_came(
     first_rider, second_rider = await world.person("First"), await world.person("Second")
     first = await world.request(first_rider, NUFRINGEN, HERRENBERG, t)
     second = await world.request(second_rider, NUFRINGEN, HERRENBERG, t)
-    found = await instant.read_day(
+    rows = await conn.fetch(instant.SQL_REQUESTS, [first, second])
+    inp = await instant.read_group(
         conn,
-        first,
+        rows,
         network_path=network.path,
         snap_max_distance_m=matching_settings.snap_max_distance_m,
     )
-    assert found is not None
-    inp, _ = found
+    assert inp is not None
+    # Answered alone, the first does not see the second, posted after it.
+    alone = await instant.read_group(
+        conn,
+        [r for r in rows if r["id"] == first],
+        network_path=network.path,
+        snap_max_distance_m=matching_settings.snap_max_distance_m,
+    )
+    assert alone is not None
+    assert {r.id for r in alone.requests} == {first}
     for order in ((first, second), (second, first)):
         ahead, behind = await asyncio.to_thread(instant.answers_on, network, inp, order)
         assert ahead.likely
@@ -315,10 +324,11 @@ async def test_a_pass_answers_its_requests_in_the_order_they_came(
     answered = await answers.answer_all([(first, now), (gone, now), (second, late)])
     assert set(answered) == {first}  # the unknown one is skipped, the late one too
     assert answers.skipped == 1
+    assert answered[first].likely  # the second, posted later, is not in its day
     told = "SELECT payload FROM event WHERE person_id = $1 AND kind = $2"
     payload = json.loads(await conn.fetchval(told, first_rider, instant.KIND))
     assert payload["request_id"] == str(first)
-    assert payload["likely"] is answered[first].likely
+    assert payload["likely"] is True
     assert await conn.fetchval(told, second_rider, instant.KIND) is None
 
 
@@ -362,3 +372,25 @@ async def test_a_request_that_commits_after_a_later_one_is_answered_too(
             assert await conn.fetchval(told, person, instant.KIND) == 1
     finally:
         await answers.close()
+
+
+async def test_a_request_posted_before_the_pass_reads_waits_for_its_turn(
+    world: World, pool: asyncpg.Pool, network: RoadNetwork
+) -> None:
+    """B is posted (and visible) before A's pass reads the day: A is still answered as if
+    B did not exist yet, and B then from the kept day, after A."""
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t, seats=1)
+    a = await world.request(await world.person("A"), NUFRINGEN, HERRENBERG, t)
+    b = await world.request(await world.person("B"), NUFRINGEN, HERRENBERG, t)
+    answers = instant.InstantAnswers(
+        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
+    )
+    now = datetime.now(UTC)
+    first = (await answers.answer_all([(a, now)]))[a]
+    assert first.likely
+    assert first.riders_in_plan == 0
+    second = (await answers.answer_all([(b, now)]))[b]
+    assert second.cache_hit
+    assert not second.likely
+    assert second.riders_in_plan == 1

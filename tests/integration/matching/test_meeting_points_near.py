@@ -96,6 +96,15 @@ async def test_a_places_cache_asks_only_for_new_requests_and_notices_moves(
     assert bench in benches(found, second)
     assert found == await candidate_places(conn, [first, second], max_walk_m=500)
 
+    # Another community's walk limit is kept beside, not instead.
+    asked.clear()
+    short = await candidate_places(conn, [first], max_walk_m=50, cache=cache)
+    assert asked == [[first], [first]]
+    assert bench not in benches(short, first)
+    asked.clear()
+    assert found == await candidate_places(conn, [first, second], max_walk_m=500, cache=cache)
+    assert asked == []
+
     # Moved out of reach: the fingerprint changes, everything is asked again.
     await conn.execute(
         "UPDATE meeting_point SET position = ST_SetSRID(ST_MakePoint($2, $3), 4326) WHERE id = $1",
