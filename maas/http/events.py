@@ -4,8 +4,11 @@
   ``id`` is the stream's position after it (``"<xid>-<event id>"``); a client that reconnects
   with it as ``Last-Event-ID`` (header, or the ``last_event_id`` query parameter) first gets
   every event after it from the table, then live ones. Without it the stream starts now, and
-  its first frame (``id:`` only) is that position. A comment line keeps idle connections open
-  (``event_keepalive_s``).
+  its first frame (``id:`` only) is that position. Each event's data also carries it
+  (``position``). A comment line keeps idle connections open (``event_keepalive_s``). A position
+  this cluster cannot have made (its ``xid`` is above every transaction so far: the database
+  was restored from a dump or moved by logical replication) is refused with 409
+  naming the parameter: the client reconnects without it and starts now.
 * ``POST /v1/webhooks`` — operators (of the community) and admins subscribe an app back end
   to a community's events, or (admins) to one person's. ``GET /v1/webhooks`` lists them,
   ``GET /v1/webhooks/{id}`` shows one, ``DELETE /v1/webhooks/{id}`` unsubscribes. Operators
@@ -21,14 +24,19 @@ snapshot's xmin; every one of those has ended, so nothing can still appear below
 :func:`maas.store.events.committed_events`). Its position only moves forward over final events,
 so a resumed stream gets exactly what came after, each event once, whenever it committed. A
 stream that starts now starts at the horizon: it also sends what was not final yet when it
-opened. A plain event id (the ``id`` older streams sent, or ``Event.id``) is still accepted: it
-resumes after that event of the caller's.
+opened. A plain event id N (the ``id`` older streams sent, or ``Event.id``) is still accepted:
+it sends every event of the caller's with an id above N, each once; its positions carry N as a
+floor (``"<xid>-<id>-<N>"``), so resuming from them never sends an event up to N either (see
+:func:`maas.store.events.id_position`).
 
 The price: an event is sent once every transaction older than its own has ended. A write
-transaction that stays open holds back every younger event, whatever it writes and whichever
-database of the cluster it is in (against sessions left idle in a transaction:
-``idle_in_transaction_session_timeout`` on the server or role; the service's own transactions
-are short). Read-only transactions hold nothing back.
+transaction that stays open holds back every younger event (and the instant answers, which read
+the same way), whatever it writes and whichever database of the cluster it is in: ``import-osm``,
+a GTFS import and migrations each run in one transaction, so live events wait while they run.
+Nothing here limits a session left idle in a transaction: set
+``idle_in_transaction_session_timeout`` on the role or server (see README). The hub logs the
+transaction holding the horizon when streams have waited long. Read-only transactions hold
+nothing back.
 
 How it stays cheap. A notification tells only the person's streams, with the event's
 transaction; a woken stream reads its final events after its position in one indexed query
@@ -74,13 +82,18 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead")
 MAX_ID = 2**63 - 1
 """Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
 
-_POSITION = re.compile(r"([0-9]{1,19})(?:-([0-9]{1,19}))?")
+_POSITION = re.compile(r"([0-9]{1,19})(?:-([0-9]{1,19})(?:-([0-9]{1,19}))?)?")
 _STREAM_POSITION = {
     "type": "string",
-    "pattern": "^[0-9]+(-[0-9]+)?$",
+    "pattern": "^[0-9]+(-[0-9]+){0,2}$",
     "description": "a stream position: the id of an SSE frame, `<transaction>-<Event.id>` "
-    "(or a plain Event.id: after that event of the caller's)",
+    "(`<transaction>-<Event.id>-<floor>` on streams resumed from a plain id), or a plain "
+    "Event.id N: every event of the caller's with an id above N",
 }
+FOREIGN_POSITION = (
+    "is a position from another database cluster (restored or replicated); "
+    "reconnect without Last-Event-ID"
+)
 STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
     {
         "name": "Last-Event-ID",
@@ -88,7 +101,10 @@ STREAM_PARAMETERS: tuple[dict[str, Any], ...] = (
         "required": False,
         "description": "Resume: first every event after this position (the last SSE id "
         "received), then live ones; nothing is missed or sent twice, whenever an event "
-        "commits. Without it the stream starts now; its first frame carries the position.",
+        "commits. Without it the stream starts now; its first frame carries the position. "
+        "A position this database cannot have made (it was restored from a dump or "
+        "replicated elsewhere since) is refused with 409, naming this parameter: reconnect "
+        "without it (events of the meantime are in the app's own state, not the stream).",
         "schema": _STREAM_POSITION,
     },
     {
@@ -151,28 +167,35 @@ def _hub(request: web.Request) -> EventHub:
     return hub
 
 
-def _last_event_id(request: web.Request) -> events.Position | int | None:
-    """The position to resume from: a position, a plain event id, or None (start now)."""
-    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+def _last_event_id(request: web.Request) -> tuple[events.Position | int | None, str]:
+    """The position to resume from (a position, a plain event id, or None: start now) and
+    the name of the header or parameter it came from."""
+    name, raw = "Last-Event-ID", request.headers.get("Last-Event-ID")
+    if not raw:
+        name, raw = "last_event_id", request.query.get("last_event_id")
     if raw is None or raw == "":
-        return None
+        return None, name
     found = _POSITION.fullmatch(raw)
     if found is None or any(int(g) > MAX_ID for g in found.groups() if g is not None):
         raise InputError("Last-Event-ID", "is not a stream position")
-    first, second = found.groups()
-    return int(first) if second is None else events.Position(int(first), int(second))
+    first, second, floor = found.groups()
+    if second is None:
+        return int(first), name
+    return events.Position(int(first), int(second), int(floor or 0)), name
 
 
-def _sse(event: events.Event) -> bytes:
-    data = json.dumps(event_json(event), separators=(",", ":"))
-    return f"id: {event.position}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+def _sse(event: events.Event, position: events.Position) -> bytes:
+    """One frame: ``position`` (after the event) is its id and, for clients that resume from
+    what they stored of the data, also in the data."""
+    data = json.dumps({**event_json(event), "position": str(position)}, separators=(",", ":"))
+    return f"id: {position}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
     who = await principal(request)
     hub = _hub(request)
     settings = request.app[appkeys.SETTINGS]
-    resume = _last_event_id(request)
+    resume, name = _last_event_id(request)
     # Follow before reading, so that nothing committed in between is missed.
     follower = hub.follow(who.person_id)
     try:
@@ -181,6 +204,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 position = events.Position(await events.horizon(conn), 0)
             elif isinstance(resume, int):
                 position = await events.id_position(conn, who.person_id, resume)
+            elif resume.xid > await events.xmax(conn):
+                # Not made here: reading on from it would send nothing until this cluster's
+                # transactions got that far.
+                raise ConflictError(FOREIGN_POSITION, field=name)
             else:
                 position = resume
         response = web.StreamResponse(
@@ -206,7 +233,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                         conn, position, person_id=who.person_id, limit=STREAM_BATCH
                     )
                 for event in read.events:
-                    await response.write(_sse(event))
+                    await response.write(_sse(event, position.past(event)))
                 position, seen = read.position, read.horizon
                 if catch_up:
                     need, catch_up = max(need, read.xmax), False

@@ -91,7 +91,8 @@ _BODY_TYPE = {
 SSE_STREAM_DESCRIPTION = (
     "Server-Sent Events (text/event-stream). Each event is three lines and a blank one: "
     "`id: <the stream's position after it, <transaction>-<Event.id>>`, "
-    "`event: <Event.kind>`, `data: <the Event as one line of JSON>`. The first frame is "
+    "`event: <Event.kind>`, `data: <the Event as one line of JSON, with its position>`. "
+    "The first frame is "
     "`retry:` (the reconnection delay in milliseconds) and `id:` (the position the stream "
     "starts at) only. Lines starting with `:` are comments (sent when connected and as "
     "keep-alives). The stream does not end by itself."
@@ -188,8 +189,9 @@ def _success(route: ApiRoute) -> dict[str, Any]:
                     "id": {
                         "type": "string",
                         "description": "the stream's position after this event "
-                        "(`<transaction>-<Event.id>`); send it back as Last-Event-ID when "
-                        "reconnecting",
+                        "(`<transaction>-<Event.id>`, or `<transaction>-<Event.id>-<floor>` "
+                        "after a plain Last-Event-ID), also the data's `position`; send it "
+                        "back as Last-Event-ID when reconnecting",
                     },
                     "event": {"type": "string", "description": "Event.kind"},
                     "data": {

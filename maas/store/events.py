@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +35,10 @@ ORDER BY id
 LIMIT $3
 """
 # Committed events after a position: only those of transactions below the snapshot's xmin
-# (every one of which has ended, so none can still appear there), by (xid, id). The
-# horizon comes from the same snapshot as the rows, and with them: one row without an event
-# when there is none. By the (person_id, xid, id) or (xid, id) index: the cost is the new
-# events', never the history's.
+# (every one of which has ended, so none can still appear there), by (xid, id), none with an id
+# up to the position's floor. The horizon comes from the same snapshot as the rows, and with
+# them: one row without an event when there is none. By the (person_id, xid, id) or (xid, id)
+# index: the cost is the new events', never the history's.
 _SQL_COMMITTED = """
 WITH horizon AS MATERIALIZED (
     SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s
@@ -48,20 +48,23 @@ SELECT h.xmin AS horizon, h.xmax, e.id, e.xid, e.person_id, e.kind, e.payload::t
 FROM horizon h LEFT JOIN LATERAL (
     SELECT * FROM event e
     WHERE {person} (e.xid, e.id) > ($1::xid8, $2::bigint) AND e.xid < h.xmin
+      AND e.id > $5::bigint
       AND ($3::text[] IS NULL OR e.kind = ANY($3::text[]))
     ORDER BY e.xid, e.id
     LIMIT $4
 ) e ON true
 ORDER BY e.xid, e.id
 """
-SQL_COMMITTED_OF_PERSON = _SQL_COMMITTED.format(person="e.person_id = $5 AND")
+SQL_COMMITTED_OF_PERSON = _SQL_COMMITTED.format(person="e.person_id = $6 AND")
 SQL_COMMITTED = _SQL_COMMITTED.format(person="")
 SQL_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
-# A plain event id (from before positions, or a client that kept Event.id) as a position: the
-# person's event with that id (or the last one before it) gives its transaction.
+SQL_XMAX = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
+# A plain event id N (from before positions, or a client that kept Event.id) as a position:
+# before every event of the person's with an id above N, committed (by the (person_id, id)
+# index: the cost is theirs) or not (at or above the horizon).
 SQL_ID_POSITION = """
-SELECT coalesce(
-    (SELECT xid FROM event WHERE person_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1), '0')
+SELECT least((SELECT min(xid) FROM event WHERE person_id = $1 AND id > $2),
+             pg_snapshot_xmin(pg_current_snapshot()))
 """
 SQL_LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM event WHERE person_id = $1"
 SQL_CREATE_WEBHOOK = """
@@ -154,13 +157,22 @@ RETURNING id
 @dataclass(frozen=True, slots=True, order=True)
 class Position:
     """A place among events in (xid, id) order: after the events of transactions below ``xid``
-    and those of ``xid`` up to event ``id``. Written ``"<xid>-<id>"``."""
+    and those of ``xid`` up to event ``id``. Written ``"<xid>-<id>"``.
+
+    A position from a plain event id N (see :func:`id_position`) also has the ``floor`` N: no
+    event with an id up to N comes after it, whatever its transaction (the client had those).
+    Written ``"<xid>-<id>-<floor>"``; every position read on from it keeps the floor."""
 
     xid: int
     id: int
+    floor: int = field(default=0, compare=False)
 
     def __str__(self) -> str:
-        return f"{self.xid}-{self.id}"
+        return f"{self.xid}-{self.id}" + (f"-{self.floor}" if self.floor else "")
+
+    def past(self, event: Event) -> Position:
+        """The position right after ``event`` (read from this one)."""
+        return Position(event.xid, event.id, self.floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,16 +282,20 @@ async def committed_events(
     reader at ``Position(await horizon(conn), 0)`` to get what commits from now on. Run it
     outside a transaction that wrote: its own xid holds the horizon."""
     kind_list = None if kinds is None else list(kinds)
+    args = (after.xid, after.id, kind_list, limit, after.floor)
     if person_id is None:
-        rows = await conn.fetch(SQL_COMMITTED, after.xid, after.id, kind_list, limit)
+        rows = await conn.fetch(SQL_COMMITTED, *args)
     else:
-        rows = await conn.fetch(
-            SQL_COMMITTED_OF_PERSON, after.xid, after.id, kind_list, limit, person_id
-        )
+        rows = await conn.fetch(SQL_COMMITTED_OF_PERSON, *args, person_id)
     found = [_event(r) for r in rows if r["id"] is not None]
     horizon, xmax = rows[0]["horizon"], rows[0]["xmax"]
     # A full batch: more may follow at once. Else nothing before the horizon is left.
-    position = found[-1].position if len(found) == limit else max(after, Position(horizon, 0))
+    if len(found) == limit:
+        position = after.past(found[-1])
+    elif Position(horizon, 0) > after:
+        position = Position(horizon, 0, after.floor)
+    else:
+        position = after
     return Committed(found, horizon, xmax, position)
 
 
@@ -289,11 +305,20 @@ async def horizon(conn: asyncpg.Connection) -> int:
     return value
 
 
+async def xmax(conn: asyncpg.Connection) -> int:
+    """Every transaction of this cluster so far is below it: a position whose ``xid`` is
+    higher was not made here (see :func:`maas.http.events.stream_events`)."""
+    value: int = await conn.fetchval(SQL_XMAX)
+    return value
+
+
 async def id_position(conn: asyncpg.Connection, person_id: uuid.UUID, event_id: int) -> Position:
-    """The position right after the person's event ``event_id`` (a plain event id: what
-    streams sent before positions)."""
+    """A plain event id (what streams sent before positions, or ``Event.id``) as a position:
+    reading on from it gets every event of the person's with a higher id, each once, whenever
+    it commits. Its floor is ``event_id``: the events up to it never come (by id, the client
+    had them), even those of later transactions."""
     xid: int = await conn.fetchval(SQL_ID_POSITION, person_id, event_id)
-    return Position(xid, event_id)
+    return Position(xid, 0, event_id)
 
 
 async def last_event_id(conn: asyncpg.Connection, person_id: uuid.UUID) -> int:

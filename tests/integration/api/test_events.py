@@ -104,8 +104,9 @@ async def _read_event(response: aiohttp.ClientResponse) -> dict[str, Any]:
             if "data" in fields:
                 data = json.loads(fields["data"])
                 cursor = fields["id"]
-                xid, _, event_id = cursor.partition("-")
+                xid, event_id, *_floor = cursor.split("-")
                 assert (int(event_id), int(xid) > 0) == (data["id"], True), cursor
+                assert data["position"] == cursor
                 return {"cursor": cursor, "event": fields["event"], **data}
             fields = {}
         elif not line.startswith(":"):
@@ -212,19 +213,86 @@ async def test_a_plain_event_id_still_resumes_after_that_event(
     """What streams sent before positions (and what a client that kept Event.id has)."""
     for n in (1, 2, 3):
         await events.record(conn, someone.id, "test.plain", {"n": n})
-    stream, start = await open_stream_at(live, someone, last_event_id=0)  # from the start
+    stream = await open_stream(live, someone, last_event_id=0)  # from the start
     try:
         got = [await read_event(stream, TIMEOUT_S) for _ in range(3)]
-        assert start == "0-0"
     finally:
         stream.close()
     stream, start = await open_stream_at(live, someone, last_event_id=got[0]["id"])
     try:
-        assert start == got[0]["cursor"]  # the plain id, as a position
+        assert start.endswith(f"-{got[0]['id']}")  # the plain id is the position's floor
         again = await read_all(stream, 0.5)
         assert [e["payload"]["n"] for e in again] == [2, 3]
     finally:
         stream.close()
+
+
+async def test_a_plain_event_id_sends_every_higher_id_once_whatever_its_transaction(
+    live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """Ids and transactions are not in the same order: a plain id N is "every event above N",
+    not a place in (xid, id) order. ``older`` takes its xid first, ``younger`` writes X (the
+    lower id) and commits, then ``older`` writes Y: Y comes before X by transaction, after it by
+    id."""
+    async with db.connection(api_settings) as older, db.connection(api_settings) as younger:
+        tx = older.transaction()
+        await tx.start()
+        await older.fetchval("SELECT pg_current_xact_id()")
+        async with younger.transaction():
+            await younger.fetchval("SELECT pg_current_xact_id()")
+            await events.record(younger, someone.id, "test.x", {})
+        await events.record(older, someone.id, "test.y", {})
+        await tx.commit()
+    await events.record(conn, someone.id, "test.z", {})
+    every = await read_all(await open_stream(live, someone, last_event_id=0), 0.5)
+    assert [e["event"] for e in every] == ["test.y", "test.x", "test.z"]  # by transaction
+    x, y, _z = sorted(every, key=lambda e: e["id"])
+    assert (x["event"], y["event"]) == ("test.x", "test.y")
+
+    # The client had X (by id): Y is still to come, and Z; X is not sent again.
+    stream = await open_stream(live, someone, last_event_id=x["id"])
+    try:
+        after_x = await read_all(stream, 0.5)
+    finally:
+        stream.close()
+    assert [e["event"] for e in after_x] == ["test.y", "test.z"]
+    # Resuming from the frames it sent keeps that: X (after Y by transaction) never comes.
+    stream = await open_stream(live, someone, last_event_id=after_x[0]["cursor"])
+    try:
+        assert [e["event"] for e in await read_all(stream, 0.5)] == ["test.z"]
+    finally:
+        stream.close()
+    # The client had Y, the highest id but Z's: X (lower id, later transaction) is not resent.
+    stream = await open_stream(live, someone, last_event_id=y["id"])
+    try:
+        assert [e["event"] for e in await read_all(stream, 0.5)] == ["test.z"]
+        await events.record(conn, someone.id, "test.live", {})
+        assert (await read_event(stream, TIMEOUT_S))["event"] == "test.live"
+    finally:
+        stream.close()
+
+
+async def test_a_position_from_another_cluster_is_refused(
+    live: ApiClient, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    """Restored from a dump, or moved by logical replication: the client's position is above
+    every transaction of this cluster. Reading on from it would send nothing for as long as
+    the counter takes to get there; the client is told to start afresh."""
+    xmax = await events.xmax(conn)
+    foreign = f"{xmax + 10**9}-7"
+    r = await live.get("/v1/me/events", headers={**someone.headers, "Last-Event-ID": foreign})
+    assert r.status == 409
+    problem = await r.json()
+    assert problem["field"] == "Last-Event-ID"
+    assert "another database cluster" in problem["detail"]
+    assert "without Last-Event-ID" in problem["detail"]
+    params = {"last_event_id": f"{2**63 - 1}-1"}
+    r = await live.get("/v1/me/events", params=params, headers=someone.headers)
+    assert (r.status, (await r.json())["field"]) == (409, "last_event_id")
+    # A position this cluster made is taken, up to the newest it can have made.
+    stream, start = await open_stream_at(live, someone, last_event_id=f"{xmax}-0")
+    stream.close()
+    assert start == f"{xmax}-0"
 
 
 async def test_an_event_committed_while_the_client_was_away_is_resumed(
@@ -731,7 +799,7 @@ async def test_the_stream_refuses_what_the_document_says(live: ApiClient, someon
     r = await live.get("/v1/me/events")
     assert r.status == 401
     assert r.content_type == "application/problem+json"
-    for bad in ("abc", "-1", str(2**63), "1-", "-1-2", "1-2-3", "1_0", f"{2**63}-1"):
+    for bad in ("abc", "-1", str(2**63), "1-", "-1-2", "1-2-3-4", "1-2-", "1_0", f"{2**63}-1"):
         r = await live.get("/v1/me/events", headers={**someone.headers, "Last-Event-ID": bad})
         assert (r.status, (await r.json())["field"]) == (422, "Last-Event-ID"), bad
     for bad in ("x", " 1", "1-2 "):
