@@ -7,10 +7,12 @@ before the event is final (past its transaction, ``xid``); each stream reads its
 from the table (see :mod:`maas.http.events`). A stream that read before the horizon had moved
 far enough asks the hub to wake it when it has: while any stream waits, the hub polls the
 horizon on the listener's connection (``HORIZON_POLL_FIRST_S``, doubling up to
-``HORIZON_POLL_MAX_S``), one cheap query for all of them. A notification that is lost (the
-listener's connection dropped, the database restarted) loses nothing: on reconnecting the hub
-tells every stream to catch up, and each reads what was committed meanwhile. The webhook sender
-is woken only by events that queued a delivery.
+``HORIZON_POLL_MAX_S``), one cheap query for all of them. If the horizon has not moved for
+``HORIZON_STUCK_S`` while streams wait, it logs a warning naming the open transaction that
+holds it (an import, a migration, a session left idle in a transaction). A notification that
+is lost (the listener's connection dropped, the database restarted) loses nothing: on
+reconnecting the hub tells every stream to catch up, and each reads what was committed
+meanwhile. The webhook sender is woken only by events that queued a delivery.
 
 Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
 the transaction of the change). Each body is signed: the header ``Maas-Signature:
@@ -49,6 +51,19 @@ HORIZON_POLL_FIRST_S = 0.02
 HORIZON_POLL_MAX_S = 0.25
 """While streams wait for the horizon: the first poll after this, then ever less often up to
 this (a long transaction holds it); back to the first when a poll woke a stream."""
+HORIZON_STUCK_S = 30.0
+"""Streams have waited this long and the horizon has not moved: log the oldest open
+transaction (then again at most this often while it lasts)."""
+# The transaction holding the horizon: the oldest with an xid, in any database of the cluster
+# (backend_xid is shown for every session; the start time only with pg_read_all_stats).
+SQL_HORIZON_HOLDER = """
+SELECT pid, datname, usename, application_name, state,
+       extract(epoch FROM now() - xact_start) AS age_s
+FROM pg_stat_activity
+WHERE backend_xid IS NOT NULL
+ORDER BY age(backend_xid) DESC
+LIMIT 1
+"""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -249,11 +264,13 @@ class EventHub:
     async def _poll_horizon(self, conn: asyncpg.Connection) -> None:
         """While streams wait for the horizon: poll it, waking those it has reached."""
         delay_s = HORIZON_POLL_FIRST_S
+        last, moved_at = None, time.monotonic()  # the horizon, and since when it is that
         while True:
             if not self._waiting:
                 self._wanted.clear()
                 await self._wanted.wait()
                 delay_s = HORIZON_POLL_FIRST_S
+                last = None
             await asyncio.sleep(delay_s)
             try:
                 async with self._query:
@@ -262,11 +279,40 @@ class EventHub:
                 log.warning("event listener cannot read the horizon (%s); reconnecting", error)
                 self._lost.set()  # the reconnect makes every stream catch up
                 return
+            now = time.monotonic()
+            if horizon != last:
+                last, moved_at = horizon, now
+            elif now - moved_at >= HORIZON_STUCK_S:
+                moved_at = now  # the next warning, if it lasts, after as long again
+                await self._log_holder(conn, horizon)
             reached = [w for w, need in self._waiting.items() if need <= horizon]
             for waiter in reached:
                 del self._waiting[waiter]
                 (waiter.wake if isinstance(waiter, Follower) else waiter).set()
             delay_s = HORIZON_POLL_FIRST_S if reached else min(2 * delay_s, HORIZON_POLL_MAX_S)
+
+    async def _log_holder(self, conn: asyncpg.Connection, horizon: int) -> None:
+        """Warn that streams wait, naming the transaction that holds the horizon if it can."""
+        holder = "none found"
+        try:
+            async with self._query:
+                row = await asyncio.wait_for(conn.fetchrow(SQL_HORIZON_HOLDER), 5.0)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
+            holder = f"unknown ({error!r})"
+        else:
+            if row is not None:
+                age = "?" if row["age_s"] is None else f"{float(row['age_s']):.0f} s"
+                holder = (
+                    f"pid {row['pid']}, database {row['datname']}, user {row['usename']}, "
+                    f"application {row['application_name']!r}, open {age}, {row['state']}"
+                )
+        log.warning(
+            "live events wait: the horizon (%s) has not moved for %.0f s; the oldest open "
+            "write transaction: %s",
+            horizon,
+            HORIZON_STUCK_S,
+            holder,
+        )
 
     async def close(self) -> None:
         if self._task is not None:

@@ -5,8 +5,12 @@ everyone on reconnect; and it wakes streams waiting for the horizon."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
+import pytest
+
+from maas import notify
 from maas.notify import EventHub
 from maas.settings import Settings
 from maas.tasks import cancel_and_wait
@@ -115,5 +119,53 @@ async def test_the_hub_wakes_a_stream_once_the_horizon_reaches_what_it_waits_for
         polls = conn.polls
         await asyncio.sleep(0.3)
         assert conn.polls == polls
+    finally:
+        await cancel_and_wait(poller)
+
+
+class HeldHorizon(Horizon):
+    """A horizon held by an open transaction, which pg_stat_activity names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holder: dict[str, object] = {
+            "pid": 4242,
+            "datname": "maas",
+            "usename": "maas",
+            "application_name": "maas import-osm",
+            "state": "active",
+            "age_s": 75.0,
+        }
+
+    async def fetchrow(self, sql: str) -> dict[str, object]:
+        assert "pg_stat_activity" in sql
+        return self.holder
+
+
+async def test_a_horizon_that_does_not_move_while_streams_wait_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An import or a forgotten session holds every live event back: the log says which."""
+    monkeypatch.setattr(notify, "HORIZON_STUCK_S", 0.3)
+    events = hub()
+    conn = HeldHorizon()
+    poller = asyncio.create_task(events._poll_horizon(conn))
+    try:
+        phone = events.follow(uuid.uuid4())
+        with caplog.at_level(logging.WARNING, logger="maas.notify"):
+            events.wait_for_horizon(phone, 120)
+            await asyncio.sleep(0.2)
+            assert not caplog.records  # not yet long
+            await asyncio.sleep(0.4)
+            warned = [r.getMessage() for r in caplog.records]
+            assert len(warned) == 1, warned
+            assert "pid 4242" in warned[0], warned
+            assert "'maas import-osm'" in warned[0], warned
+            conn.value = 130
+            await asyncio.wait_for(phone.wake.wait(), 1.0)
+            caplog.clear()
+            events.wait_for_horizon(phone, 140)  # waits again: the clock starts anew
+            await asyncio.sleep(0.2)
+            assert not caplog.records
     finally:
         await cancel_and_wait(poller)
