@@ -318,7 +318,13 @@ def supervise(settings: Settings, count: int) -> int:
         for process in processes:
             if stopping_since is None:
                 process.start()
-        log.info("serving on %s:%d with %d processes", settings.host, settings.port, count)
+        log.info(
+            "serving on %s:%d with %d server processes%s",
+            settings.host,
+            settings.port,
+            count,
+            " and a background process" if len(processes) > count else "",
+        )
         running = [p for p in processes if p.pid is not None]
         while running:
             timeout = None
