@@ -50,6 +50,15 @@ async def _answer(
     return await asyncio.to_thread(instant.answer_on, network, inp, request_id)
 
 
+def _answerer(
+    pool: asyncpg.Pool, network: RoadNetwork, wake: asyncio.Event | None = None
+) -> instant.InstantAnswers:
+    """The service's answerer, in threads of this process (no worker pool)."""
+    return instant.InstantAnswers(
+        pool, lambda: None, network, wake or asyncio.Event(), snap_max_distance_m=1000.0
+    )
+
+
 async def test_a_seat_is_likely_with_a_pickup_time_and_place(
     world: World,
     conn: asyncpg.Connection,
@@ -122,9 +131,7 @@ async def test_the_answer_is_an_event_for_the_rider(
     await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
     rider = await world.person("Rider")
     request_id = await world.request(rider, NUFRINGEN, HERRENBERG, t)
-    answers = instant.InstantAnswers(
-        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
-    )
+    answers = _answerer(pool, network)
     ans = await answers.answer(request_id)
     assert ans is not None
     assert ans.likely
@@ -264,9 +271,7 @@ async def test_a_request_that_waited_too_long_gets_no_instant_answer(
     await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
     rider = await world.person("Rider")
     request_id = await world.request(rider, NUFRINGEN, HERRENBERG, t)
-    answers = instant.InstantAnswers(
-        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
-    )
+    answers = _answerer(pool, network)
     late = datetime.now(UTC) - timedelta(seconds=instant.MAX_WAIT_S + 1)
     assert await answers.answer(request_id, created_at=late) is None
     assert answers.skipped == 1
@@ -315,9 +320,7 @@ async def test_a_pass_answers_its_requests_in_the_order_they_came(
         assert not behind.likely
         assert behind.riders_in_plan == ahead.riders_in_plan + 1
 
-    answers = instant.InstantAnswers(
-        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
-    )
+    answers = _answerer(pool, network)
     late = datetime.now(UTC) - timedelta(seconds=instant.MAX_WAIT_S + 1)
     gone = uuid.uuid4()
     now = datetime.now(UTC)
@@ -341,7 +344,7 @@ async def test_a_request_that_commits_after_a_later_one_is_answered_too(
     await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
     slow_rider, fast_rider = await world.person("Slow"), await world.person("Fast")
     wake = asyncio.Event()
-    answers = instant.InstantAnswers(pool, lambda: None, network, wake, snap_max_distance_m=1000.0)
+    answers = _answerer(pool, network, wake)
     answers.start()
     told = "SELECT count(*) FROM event WHERE person_id = $1 AND kind = $2"
 
@@ -383,9 +386,7 @@ async def test_a_request_posted_before_the_pass_reads_waits_for_its_turn(
     await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t, seats=1)
     a = await world.request(await world.person("A"), NUFRINGEN, HERRENBERG, t)
     b = await world.request(await world.person("B"), NUFRINGEN, HERRENBERG, t)
-    answers = instant.InstantAnswers(
-        pool, lambda: None, network, asyncio.Event(), snap_max_distance_m=1000.0
-    )
+    answers = _answerer(pool, network)
     now = datetime.now(UTC)
     first = (await answers.answer_all([(a, now)]))[a]
     assert first.likely
