@@ -382,11 +382,6 @@ def _capped(
     )
 
 
-def answer(inp: PlanInput, request_id: uuid.UUID, cache_as: str | None = None) -> Answer:
-    """:func:`answer_on` in a worker process (see :func:`answers`)."""
-    return answers(inp, (request_id,), cache_as)[0]
-
-
 def answers(
     inp: PlanInput, request_ids: Sequence[uuid.UUID], cache_as: str | None = None
 ) -> list[Answer]:

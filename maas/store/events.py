@@ -28,12 +28,6 @@ CHANNEL = "maas_event"
 (migration 0012; before it, the first three, and before 0011 the first two)."""
 
 SQL_RECORD = "SELECT maas_event($1, $2, $3::jsonb)"
-SQL_EVENTS_AFTER = """
-SELECT id, xid, person_id, kind, payload::text AS payload, created_at FROM event
-WHERE person_id = $1 AND id > $2
-ORDER BY id
-LIMIT $3
-"""
 # Committed events after a position: only those of transactions below the snapshot's xmin
 # (every one of which has ended, so none can still appear there), by (xid, id), none with an id
 # up to the position's floor. The horizon comes from the same snapshot as the rows, and with
@@ -66,7 +60,6 @@ SQL_ID_POSITION = """
 SELECT least((SELECT min(xid) FROM event WHERE person_id = $1 AND id > $2),
              pg_snapshot_xmin(pg_current_snapshot()))
 """
-SQL_LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM event WHERE person_id = $1"
 SQL_CREATE_WEBHOOK = """
 INSERT INTO webhook (community_id, person_id, url, secret, created_by)
 VALUES ($1, $2, $3, $4, $5)
@@ -261,12 +254,6 @@ async def record(
     await conn.execute(SQL_RECORD, person_id, kind, json.dumps(payload, default=str))
 
 
-async def events_after(
-    conn: asyncpg.Connection, person_id: uuid.UUID, after_id: int, *, limit: int = 500
-) -> list[Event]:
-    return [_event(r) for r in await conn.fetch(SQL_EVENTS_AFTER, person_id, after_id, limit)]
-
-
 async def committed_events(
     conn: asyncpg.Connection,
     after: Position,
@@ -319,11 +306,6 @@ async def id_position(conn: asyncpg.Connection, person_id: uuid.UUID, event_id: 
     had them), even those of later transactions."""
     xid: int = await conn.fetchval(SQL_ID_POSITION, person_id, event_id)
     return Position(xid, 0, event_id)
-
-
-async def last_event_id(conn: asyncpg.Connection, person_id: uuid.UUID) -> int:
-    value: int = await conn.fetchval(SQL_LAST_EVENT_ID, person_id)
-    return value
 
 
 async def create_webhook(
