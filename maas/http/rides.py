@@ -475,7 +475,9 @@ async def _create_own_request(request: web.Request, conn: asyncpg.Connection) ->
     as it always has, with the caller checked first and the errors in their usual order."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
+    # Only what looks like one of our tokens: anything else costs no body check or snapping
+    # here and is refused by the usual path.
+    if scheme.lower() != "bearer" or not secret.startswith(people.TOKEN_PREFIX):
         return None
     try:
         body = await read_body(request, "request-create")
