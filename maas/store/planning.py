@@ -23,7 +23,7 @@ import shapely
 from shapely.geometry import LineString
 
 from maas.domain.models import Point
-from maas.store.common import from_geom, from_json, to_geom
+from maas.store.common import from_json, to_geom
 
 RUN_LOCK_NS = 0x6D6D5201
 WRITE_LOCK_NS = 0x6D6D5702
@@ -113,9 +113,14 @@ WHERE m.id = r.match_id AND q.id = r.request_id AND q.status = 'cancelled'
 RETURNING r.match_id, r.request_id
 """
 
+# The planning reads take points as their coordinates (ST_X, ST_Y: the stored doubles): a
+# run or an instant-answer pass reads the whole day, and decoding each geometry in Python
+# took most of a pass.
 SQL_OFFERS = """
-SELECT id, person_id, origin, destination, depart_earliest, depart_latest, weekdays,
-       local_depart_earliest, local_depart_latest, valid_from, valid_until, exception_dates,
+SELECT id, person_id, ST_X(origin) AS origin_lon, ST_Y(origin) AS origin_lat,
+       ST_X(destination) AS destination_lon, ST_Y(destination) AS destination_lat,
+       depart_earliest, depart_latest, weekdays, local_depart_earliest, local_depart_latest,
+       valid_from, valid_until, exception_dates,
        time_zone, seats, max_detour_min, max_detour_pct, wheelchair, child_seat, luggage
 FROM ride_offer
 WHERE community_id = $1 AND status = 'open'
@@ -128,7 +133,9 @@ ORDER BY created_at, id
 # Open requests of the horizon that no kept match holds (proposals are replaced, so a rider
 # in a 'proposed' match is open for this run).
 SQL_OPEN_REQUESTS = """
-SELECT q.id, q.person_id, q.origin, q.destination, q.origin_meeting_point_id,
+SELECT q.id, q.person_id, ST_X(q.origin) AS origin_lon, ST_Y(q.origin) AS origin_lat,
+       ST_X(q.destination) AS destination_lon, ST_Y(q.destination) AS destination_lat,
+       q.origin_meeting_point_id,
        q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
        q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m
 FROM ride_request q
@@ -144,7 +151,8 @@ ORDER BY q.created_at, q.id
 SQL_HELD_STOPS = """
 SELECT m.id AS match_id, m.offer_id, m.occurrence_date, r.request_id, q.person_id,
        q.passengers, q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in,
-       q.depart_earliest, q.arrive_latest, s.kind, s.position, s.planned_at, s.meeting_point_id
+       q.depart_earliest, q.arrive_latest, s.kind, ST_X(s.position) AS lon,
+       ST_Y(s.position) AS lat, s.planned_at, s.meeting_point_id
 FROM match m
 JOIN match_rider r ON r.match_id = m.id
 JOIN ride_request q ON q.id = r.request_id
@@ -164,7 +172,8 @@ WHERE m.community_id = $1
 # The nearest meeting points (at most $4) within each request's walking limit of one end
 # ($5: 'origin' or 'destination').
 SQL_MEETING_POINTS_NEAR = """
-SELECT q.id AS request_id, mp.id AS meeting_point_id, mp.position, mp.distance_m
+SELECT q.id AS request_id, mp.id AS meeting_point_id, ST_X(mp.position) AS lon,
+       ST_Y(mp.position) AS lat, mp.distance_m
 FROM ride_request q
 CROSS JOIN LATERAL (
     SELECT CASE WHEN $5::text = 'origin' THEN q.origin ELSE q.destination END AS at
@@ -196,7 +205,10 @@ WHERE q.id = ANY($1::uuid[])
 SQL_MEETING_POINTS_FINGERPRINT = """
 SELECT count(*), coalesce(sum(hashtext(id::text || ST_AsText(position))), 0) FROM meeting_point
 """
-SQL_MEETING_POINT_POSITIONS = "SELECT id, position FROM meeting_point WHERE id = ANY($1::uuid[])"
+SQL_MEETING_POINT_POSITIONS = """
+SELECT id, ST_X(position) AS lon, ST_Y(position) AS lat FROM meeting_point
+WHERE id = ANY($1::uuid[])
+"""
 
 # ---- results ------------------------------------------------------------------------------
 
@@ -542,8 +554,8 @@ async def offers_in(
         OfferRow(
             id=r["id"],
             person_id=r["person_id"],
-            origin=from_geom(r["origin"]),
-            destination=from_geom(r["destination"]),
+            origin=Point(r["origin_lon"], r["origin_lat"]),
+            destination=Point(r["destination_lon"], r["destination_lat"]),
             depart_earliest=r["depart_earliest"],
             depart_latest=r["depart_latest"],
             weekdays=None if r["weekdays"] is None else tuple(r["weekdays"]),
@@ -570,8 +582,8 @@ async def open_requests(
         RequestRow(
             id=r["id"],
             person_id=r["person_id"],
-            origin=from_geom(r["origin"]),
-            destination=from_geom(r["destination"]),
+            origin=Point(r["origin_lon"], r["origin_lat"]),
+            destination=Point(r["destination_lon"], r["destination_lat"]),
             origin_meeting_point_id=r["origin_meeting_point_id"],
             destination_meeting_point_id=r["destination_meeting_point_id"],
             depart_earliest=r["depart_earliest"],
@@ -602,7 +614,7 @@ async def held_stops(
             depart_earliest=r["depart_earliest"],
             arrive_latest=r["arrive_latest"],
             kind=r["kind"],
-            position=from_geom(r["position"]),
+            position=Point(r["lon"], r["lat"]),
             planned_at=r["planned_at"],
             meeting_point_id=r["meeting_point_id"],
         )
@@ -634,7 +646,7 @@ async def meeting_points_near(
     )
     return [
         NearbyPoint(
-            r["request_id"], r["meeting_point_id"], from_geom(r["position"]), r["distance_m"]
+            r["request_id"], r["meeting_point_id"], Point(r["lon"], r["lat"]), r["distance_m"]
         )
         for r in rows
     ]
@@ -652,7 +664,7 @@ async def meeting_point_positions(
     if not ids:
         return {}
     rows = await conn.fetch(SQL_MEETING_POINT_POSITIONS, list(ids))
-    return {r["id"]: from_geom(r["position"]) for r in rows}
+    return {r["id"]: Point(r["lon"], r["lat"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
