@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import dataclasses
 import errno
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -124,6 +125,16 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+async def _freeze_started(_app: object) -> None:
+    """Once a process has started, move what start-up left (the road network, modules,
+    caches: some 140,000 objects) out of the garbage collector's view. A full collection
+    traverses them all, about 60 ms in which the process answers nobody; after the freeze it
+    traverses only what serving creates. Nothing frozen is ever freed, so the garbage of
+    start-up is collected first."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     """One server process, until SIGTERM or SIGINT."""
     from aiohttp import web
@@ -131,6 +142,7 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     from maas.app import create_app
 
     app = create_app(settings)
+    app.on_startup.append(_freeze_started)
     try:
         web.run_app(
             app,
@@ -167,6 +179,7 @@ def run_background(settings: Settings) -> None:
         app[appkeys.BACKGROUND] = True
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        await _freeze_started(app)
         log.info("background tasks running")
         try:
             await stop.wait()
