@@ -27,6 +27,7 @@ form).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ from scipy.sparse.csgraph import dijkstra
 from shapely.geometry.base import BaseGeometry
 
 from maas.errors import InputError
-from maas.roads.arrays import NetworkArrays, read_cache, to_metric
+from maas.roads.arrays import ARRAY_NAMES, NetworkArrays, read_cache, to_metric
 
 DEFAULT_SNAP_MAX_DISTANCE_M: Final = 1000.0
 UNREACHABLE_INT: Final = 2**30
@@ -161,13 +162,14 @@ class RoadNetwork:
     def prepare(self) -> RoadNetwork:
         """Build the snapping index and routing matrix now rather than on the first request."""
         _ = self._tree, self._csr, self._coo, self._service_area_xy, self._to_metric
+        _ = self._flat, self._cum_xy
         return self
 
     # ---- lazily built, per process -------------------------------------------------------
 
     @cached_property
     def _pieces(self) -> np.ndarray:
-        a = self.arrays
+        a = self._flat
         counts = np.diff(a.geom_offsets)
         owner = np.repeat(np.arange(len(counts)), counts)
         pieces: np.ndarray = shapely.linestrings(np.asarray(a.geom_xy), indices=owner)
@@ -193,7 +195,7 @@ class RoadNetwork:
 
     @cached_property
     def _csr(self) -> sp.csr_array:
-        a = self.arrays
+        a = self._flat
         n = self.node_count
         return sp.csr_array(
             (np.asarray(a.csr_time), np.asarray(a.csr_indices), np.asarray(a.csr_indptr)),
@@ -232,9 +234,9 @@ class RoadNetwork:
             if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
                 raise InputError(names[i], f"({lon}, {lat}) is not a WGS84 longitude, latitude")
         x, y = self._to_metric.transform(lonlat[:, 0], lonlat[:, 1])
-        query = shapely.points(x, y)
+        query = shapely.points(np.stack([x, y], axis=1))
         inside = shapely.contains_xy(self._service_area_xy, x, y)
-        for bad in np.flatnonzero(~inside):
+        for bad in () if inside.all() else np.flatnonzero(~inside):
             i = int(bad)
             raise InputError(
                 names[i],
@@ -248,7 +250,7 @@ class RoadNetwork:
         dist_of = np.full(len(query), np.inf)
         piece_of[qi] = ti
         dist_of[qi] = dist
-        for bad in np.flatnonzero(piece_of < 0):
+        for bad in () if len(qi) == len(query) else np.flatnonzero(piece_of < 0):
             i = int(bad)
             raise InputError(
                 names[i],
@@ -261,24 +263,44 @@ class RoadNetwork:
             for i in range(len(query))
         ]
 
-    def _make_snap(self, piece: int, along_xy: float, distance: float) -> Snap:
+    @cached_property
+    def _flat(self) -> NetworkArrays:
+        """The arrays as plain ndarrays over the same memory: indexing a ``np.memmap`` runs
+        Python code for every element read, which was most of a snap's time."""
         a = self.arrays
+        return dataclasses.replace(
+            a, **{name: np.asarray(getattr(a, name)) for name in ARRAY_NAMES}
+        )
+
+    @cached_property
+    def _cum_xy(self) -> np.ndarray:
+        """Metric length (EPSG:25832) from each piece's start to each of its vertices, to find
+        the segment of a snapped point without measuring its piece each time."""
+        a = self._flat
+        xy = a.geom_xy
+        steps = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
+        cum = np.concatenate([[0.0], np.cumsum(steps)])
+        starts = a.geom_offsets[:-1]
+        result: np.ndarray = cum - np.repeat(cum[starts], np.diff(a.geom_offsets))
+        return result
+
+    def _make_snap(self, piece: int, along_xy: float, distance: float) -> Snap:
+        a = self._flat
         start, end = int(a.geom_offsets[piece]), int(a.geom_offsets[piece + 1])
-        xy = np.asarray(a.geom_xy[start:end])
-        seg_xy = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
-        cum_xy = np.concatenate([[0.0], np.cumsum(seg_xy)])
+        cum_xy = self._cum_xy[start:end]
         seg = int(np.searchsorted(cum_xy, along_xy, side="right")) - 1
         seg = min(max(seg, 0), end - start - 2)
-        ratio = (along_xy - cum_xy[seg]) / seg_xy[seg] if seg_xy[seg] > 0 else 0.0
+        c0, c1 = float(cum_xy[seg]), float(cum_xy[seg + 1])
+        ratio = (along_xy - c0) / (c1 - c0) if c1 > c0 else 0.0
         ratio = min(max(ratio, 0.0), 1.0)
-        cum = a.geom_cum[start:end]
-        total = float(cum[-1])
-        along_m = float(cum[seg] + ratio * (cum[seg + 1] - cum[seg]))
+        m0, m1 = float(a.geom_cum[start + seg]), float(a.geom_cum[start + seg + 1])
+        total = float(a.geom_cum[end - 1])
+        along_m = m0 + ratio * (m1 - m0)
         fraction = min(max(along_m / total, 0.0), 1.0) if total > 0 else 0.0
-        p0 = a.geom_lonlat[start + seg]
-        p1 = a.geom_lonlat[start + seg + 1]
-        lon = float(p0[0] + ratio * (p1[0] - p0[0]))
-        lat = float(p0[1] + ratio * (p1[1] - p0[1]))
+        lon0, lat0 = a.geom_lonlat[start + seg].tolist()
+        lon1, lat1 = a.geom_lonlat[start + seg + 1].tolist()
+        lon = lon0 + ratio * (lon1 - lon0)
+        lat = lat0 + ratio * (lat1 - lat0)
         edge = int(a.geom_fwd[piece])
         back = int(a.geom_bwd[piece])
         t = float(a.edge_time[edge])
@@ -304,7 +326,7 @@ class RoadNetwork:
 
     def _exits(self, s: Snap) -> list[tuple[int, float, int]]:
         """(node, seconds from the point to it, edge used) for leaving a snapped point."""
-        a = self.arrays
+        a = self._flat
         out = [(int(a.edge_v[s.edge]), (1.0 - s.fraction) * float(a.edge_time[s.edge]), s.edge)]
         if s.reverse_edge >= 0:
             r = s.reverse_edge
@@ -313,7 +335,7 @@ class RoadNetwork:
 
     def _entries(self, s: Snap) -> list[tuple[int, float, int]]:
         """(node, seconds from it to the point, edge used) for arriving at a snapped point."""
-        a = self.arrays
+        a = self._flat
         out = [(int(a.edge_u[s.edge]), s.fraction * float(a.edge_time[s.edge]), s.edge)]
         if s.reverse_edge >= 0:
             r = s.reverse_edge
@@ -324,7 +346,7 @@ class RoadNetwork:
         """Travel time staying on the shared road piece, or inf."""
         if o.piece != d.piece:
             return math.inf
-        a = self.arrays
+        a = self._flat
         best = math.inf
         if d.fraction >= o.fraction:
             best = (d.fraction - o.fraction) * float(a.edge_time[o.edge])
@@ -336,7 +358,7 @@ class RoadNetwork:
         self, origins: Sequence[Snap], destinations: Sequence[Snap]
     ) -> tuple[sp.csr_array, int]:
         """The routing CSR plus one virtual node per origin, then one per destination."""
-        a = self.arrays
+        a = self._flat
         n = self.node_count
         m_o, m_d = len(origins), len(destinations)
         base_rows, base_cols, base_vals = self._coo
@@ -462,7 +484,7 @@ class RoadNetwork:
         while nodes[-1] != n:
             nodes.append(int(pred[0, nodes[-1]]))
         nodes.reverse()  # [virtual origin, exit node, ..., entry node, virtual destination]
-        a = self.arrays
+        a = self._flat
         exit_node, entry_node = nodes[1], nodes[-2]
         exit_edge = min((t, e) for node, t, e in self._exits(origin) if node == exit_node)[1]
         entry_edge = min((t, e) for node, t, e in self._entries(destination) if node == entry_node)[
@@ -481,7 +503,7 @@ class RoadNetwork:
         return Route(via_graph, length, coords)
 
     def _edge_coords(self, edge: int) -> list[tuple[float, float]]:
-        a = self.arrays
+        a = self._flat
         piece = int(a.edge_geom[edge])
         start, end = int(a.geom_offsets[piece]), int(a.geom_offsets[piece + 1])
         pts = [(float(x), float(y)) for x, y in a.geom_lonlat[start:end]]
@@ -489,7 +511,7 @@ class RoadNetwork:
 
     def _edge_part(self, s: Snap, edge: int, *, from_point: bool) -> list[tuple[float, float]]:
         """Coordinates along ``edge`` from the point to the edge's end, or from its start."""
-        a = self.arrays
+        a = self._flat
         start = int(a.geom_offsets[s.piece])
         end = int(a.geom_offsets[s.piece + 1])
         pts = [(float(x), float(y)) for x, y in a.geom_lonlat[start:end]]
@@ -502,8 +524,8 @@ class RoadNetwork:
         return before if forward else after[::-1]
 
     def _part_length(self, s: Snap, edge: int, *, from_point: bool) -> float:
-        length = float(self.arrays.edge_length[edge])
-        forward = not bool(self.arrays.edge_rev[edge])
+        length = float(self._flat.edge_length[edge])
+        forward = not bool(self._flat.edge_rev[edge])
         to_start = s.fraction * length
         return (
             (length - to_start if forward else to_start)
@@ -512,7 +534,7 @@ class RoadNetwork:
         )
 
     def _piece_between(self, o: Snap, d: Snap) -> list[tuple[float, float]]:
-        a = self.arrays
+        a = self._flat
         start = int(a.geom_offsets[o.piece])
         end = int(a.geom_offsets[o.piece + 1])
         pts = [(float(x), float(y)) for x, y in a.geom_lonlat[start:end]]
