@@ -72,6 +72,18 @@ none: it would come too late to be instant, and the scheduler's next run answers
 This bounds the work queued behind a burst."""
 PASS_SIZE = 500
 """At most this many new requests are answered in one pass."""
+PASS_REST_FACTOR = 2.0
+PASS_REST_MAX_S = 1.0
+"""After a pass that answered requests, the next waits this many times as long as the pass
+took (at most ``PASS_REST_MAX_S``). A pass reads its whole day, so under a burst passes that
+follow each other without rest take whatever CPU the service and PostgreSQL leave, and the
+API's answers wait for it; resting, passes take at most a third of the time and each answers
+more requests at once. A request posted while the last pass was long ago waits for none."""
+
+
+def rest_after(pass_s: float) -> float:
+    """Seconds to wait after a pass that took ``pass_s`` before reading the next requests."""
+    return min(PASS_REST_MAX_S, PASS_REST_FACTOR * max(pass_s, 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,9 +587,11 @@ class InstantAnswers:
                     waiting = read.xmax if read.horizon < read.xmax else None
                     self.hub.wait_for_horizon(self.wake, waiting)
                 if read.events:
+                    started = time.monotonic()
                     await self.answer_all(
                         [(uuid.UUID(e.payload["request_id"]), e.created_at) for e in read.events]
                     )
+                    await asyncio.sleep(rest_after(time.monotonic() - started))
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), 5.0)
