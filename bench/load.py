@@ -6,9 +6,12 @@ Usage (a service running on the demo region, e.g. ``make run``)::
     .venv/bin/python bench/load.py --base-url http://127.0.0.1:8080 --setup --rate 500 \\
         --duration 10 --clients 2 --server-pid "$(pgrep -of 'maas serve')"
 
-``--setup`` registers ``--riders`` riders with a token each in the region's first community
-(through ``MAAS_DATABASE_URL``, the service's database); ``--tokens FILE`` reuses riders (one
-token a line; ``--setup --tokens FILE`` writes it).
+``--setup`` registers ``--riders`` riders with a token each (through ``MAAS_DATABASE_URL``, the
+service's database): in the region's first community, all riding from Herrenberg's bus station
+to its town hall; with ``--spread`` over the communities that have meeting points, each rider
+between two of its community's, as a county's traffic spreads over its villages. All ride
+tomorrow. ``--tokens FILE`` reuses riders (a line each: the token, then the trip's ends;
+``--setup --tokens FILE`` writes it).
 
 **Open loop.** Request ``i`` is due at ``t0 + i / rate`` whether or not earlier ones have
 answered; its latency is measured from that *scheduled* time, not from when the client got
@@ -65,35 +68,82 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def setup_riders(count: int) -> list[str]:
-    """``count`` riders with a token each in the region's first community; their secrets."""
+@dataclass(frozen=True)
+class Rider:
+    token: str
+    origin: dict[str, float]
+    destination: dict[str, float]
+
+    def line(self) -> str:
+        o, d = self.origin, self.destination
+        return f"{self.token} {o['lon']} {o['lat']} {d['lon']} {d['lat']}"
+
+    @classmethod
+    def parse(cls, line: str) -> Rider:
+        token, *numbers = line.split()
+        if not numbers:  # a token alone: the Herrenberg trip
+            return cls(token, ZOB, STADTHALLE)
+        lon0, lat0, lon1, lat1 = (float(n) for n in numbers)
+        return cls(token, {"lon": lon0, "lat": lat0}, {"lon": lon1, "lat": lat1})
+
+
+# Communities with two meeting points or more: the two farthest apart, for a trip within it.
+SQL_SPREAD = """
+SELECT DISTINCT ON (a.community_id) a.community_id,
+       ST_X(a.position) AS lon0, ST_Y(a.position) AS lat0,
+       ST_X(b.position) AS lon1, ST_Y(b.position) AS lat1
+FROM meeting_point a
+JOIN meeting_point b ON b.community_id = a.community_id AND b.id <> a.id
+JOIN community c ON c.id = a.community_id
+WHERE c.region = $1
+ORDER BY a.community_id, ST_Distance(a.position::geography, b.position::geography) DESC,
+         a.id, b.id
+"""
+
+
+async def setup_riders(count: int, *, spread: bool) -> list[Rider]:
+    """``count`` riders with a token each: in the region's first community, riding from its
+    bus station to its town hall, or (``spread``) spread over the communities with meeting
+    points, each riding between the two farthest apart of its community's."""
     from maas import db
     from maas.settings import Settings
     from maas.store import people
 
     settings = Settings.from_env()
-    secrets = []
+    riders = []
     async with db.connection(settings) as conn:
-        community = await conn.fetchval(
-            "SELECT id FROM community WHERE region = $1 ORDER BY created_at LIMIT 1",
-            settings.region,
-        )
+        if spread:
+            places = [
+                (
+                    r["community_id"],
+                    {"lon": r["lon0"], "lat": r["lat0"]},
+                    {"lon": r["lon1"], "lat": r["lat1"]},
+                )
+                for r in await conn.fetch(SQL_SPREAD, settings.region)
+            ]
+        else:
+            first = await conn.fetchval(
+                "SELECT id FROM community WHERE region = $1 ORDER BY created_at LIMIT 1",
+                settings.region,
+            )
+            places = [(first, ZOB, STADTHALLE)]
         for i in range(count):
+            community, origin, destination = places[i % len(places)]
             person = await people.create_person(
                 conn, name=f"Load Rider {i}", home_community_id=community, is_rider=True
             )
             _, secret = await people.create_token(
                 conn, person.id, label="bench/load.py", expires_at=datetime.now(UTC) + timedelta(2)
             )
-            secrets.append(secret)
-    return secrets
+            riders.append(Rider(secret, origin, destination))
+    return riders
 
 
-def request_body(i: int) -> dict[str, Any]:
+def request_body(i: int, rider: Rider) -> dict[str, Any]:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1, minutes=i % 600)
     return {
-        "origin": ZOB,
-        "destination": STADTHALLE,
+        "origin": rider.origin,
+        "destination": rider.destination,
         "depart_earliest": start.isoformat(),
         "arrive_latest": (start + timedelta(hours=1)).isoformat(),
         "passengers": 1,
@@ -113,7 +163,7 @@ class Plan:
     client: int
     clients: int
     t0: float
-    tokens: list[str]
+    riders: list[Rider]
     connections: int
     timeout_s: float
     streams: bool
@@ -224,16 +274,15 @@ class _Connections:
                 conn.transport.close()
 
 
-def _request_bytes(plan: Plan, i: int, token: str | None, key: str | None) -> bytes:
+def _request_bytes(plan: Plan, i: int, rider: Rider, key: str | None) -> bytes:
     host = urlsplit(plan.base_url).netloc
     lines = [f"{plan.method} {plan.path} HTTP/1.1", f"Host: {host}"]
-    if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
-    if key is not None:
-        lines.append(f"Idempotency-Key: {key}")
     body = b""
     if plan.method == "POST":
-        body = json.dumps(request_body(i)).encode()
+        lines.append(f"Authorization: Bearer {rider.token}")
+        if key is not None:
+            lines.append(f"Idempotency-Key: {key}")
+        body = json.dumps(request_body(i, rider)).encode()
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -250,22 +299,21 @@ async def _run_client(plan: Plan) -> Outcome:
         stream_tasks = []
         if plan.streams:
             opened = asyncio.Semaphore(0)
+            events_url = plan.base_url + "/v1/me/events"
             stream_tasks = [
-                asyncio.create_task(
-                    _stream(streams, plan.base_url + "/v1/me/events", t, arrived, opened.release)
-                )
-                for t in plan.tokens
+                asyncio.create_task(_stream(streams, events_url, r.token, arrived, opened.release))
+                for r in plan.riders
             ]
             for _ in stream_tasks:
                 await asyncio.wait_for(opened.acquire(), 30)
 
         async def one(i: int, due: float) -> None:
             out.send_lag_ms.append((time.monotonic() - due) * 1000)
-            token = plan.tokens[i % len(plan.tokens)] if body else None
+            rider = plan.riders[i % len(plan.riders)]
             key = f"load-{t0_key}-{i}" if body and plan.keys else None
             try:
                 async with asyncio.timeout(plan.timeout_s):
-                    status, data = await connections.exchange(_request_bytes(plan, i, token, key))
+                    status, data = await connections.exchange(_request_bytes(plan, i, rider, key))
             except (OSError, ValueError, TimeoutError) as exc:
                 out.errors[type(exc).__name__] += 1
                 return
@@ -377,10 +425,10 @@ class Phase:
 
 
 def run_phase(
-    args: argparse.Namespace, name: str, method: str, path: str, tokens: list[str]
+    args: argparse.Namespace, name: str, method: str, path: str, riders: list[Rider]
 ) -> Phase:
     count = min(args.max_requests, int(args.rate * args.duration))
-    t0 = time.monotonic() + START_DELAY_S + (0.5 * len(tokens) / 100 if method == "POST" else 0)
+    t0 = time.monotonic() + START_DELAY_S + (0.5 * len(riders) / 100 if method == "POST" else 0)
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     procs = []
@@ -394,7 +442,7 @@ def run_phase(
             client=k,
             clients=args.clients,
             t0=t0,
-            tokens=tokens[k :: args.clients],
+            riders=riders[k :: args.clients],
             connections=args.connections,
             timeout_s=args.timeout_s,
             streams=method == "POST" and not args.no_streams,
@@ -459,18 +507,19 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
 
 def main(args: argparse.Namespace) -> None:
     if args.setup:
-        tokens = asyncio.run(setup_riders(args.riders))
+        riders = asyncio.run(setup_riders(args.riders, spread=args.spread))
         if args.tokens:
-            Path(args.tokens).write_text("\n".join(tokens) + "\n")
+            Path(args.tokens).write_text("".join(r.line() + "\n" for r in riders))
     else:
-        tokens = Path(args.tokens).read_text().split()[: args.riders]
-    args.riders = len(tokens)
+        lines = Path(args.tokens).read_text().splitlines()
+        riders = [Rider.parse(line) for line in lines if line.strip()][: args.riders]
+    args.riders = len(riders)
     if args.postgres == "":
         from maas.settings import Settings
 
         args.postgres = urlsplit(Settings.from_env().database_url).path.lstrip("/")
-    phases = [run_phase(args, "GET /healthz (baseline)", "GET", "/healthz", tokens)]
-    phases.append(run_phase(args, "POST /v1/requests", "POST", "/v1/requests", tokens))
+    phases = [run_phase(args, "GET /healthz (baseline)", "GET", "/healthz", riders)]
+    phases.append(run_phase(args, "POST /v1/requests", "POST", "/v1/requests", riders))
     report(args, phases)
 
 
@@ -479,6 +528,11 @@ if __name__ == "__main__":
     parser.add_argument("--base-url", default="http://127.0.0.1:8080")
     parser.add_argument("--setup", action="store_true", help="register riders with tokens")
     parser.add_argument("--tokens", help="a file of riders' tokens, one a line")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="with --setup: riders spread over the communities with meeting points",
+    )
     parser.add_argument("--riders", type=int, default=100, help="riders posting (round robin)")
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
