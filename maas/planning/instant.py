@@ -77,8 +77,9 @@ PASS_REST_MAX_S = 1.0
 """After a pass that answered requests, the next waits this many times as long as the pass
 took (at most ``PASS_REST_MAX_S``). A pass reads its whole day, so under a burst passes that
 follow each other without rest take whatever CPU the service and PostgreSQL leave, and the
-API's answers wait for it; resting, passes take at most a third of the time and each answers
-more requests at once. A request posted while the last pass was long ago waits for none."""
+API's answers wait for it; resting, passes take at most a third of the time (more once one
+takes over half a second) and each answers more requests at once. A request posted while the
+last pass was long ago waits for none."""
 
 
 def rest_after(pass_s: float) -> float:

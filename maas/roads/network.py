@@ -172,7 +172,7 @@ class RoadNetwork:
         a = self._flat
         counts = np.diff(a.geom_offsets)
         owner = np.repeat(np.arange(len(counts)), counts)
-        pieces: np.ndarray = shapely.linestrings(np.asarray(a.geom_xy), indices=owner)
+        pieces: np.ndarray = shapely.linestrings(a.geom_xy, indices=owner)
         return pieces
 
     @cached_property
@@ -198,7 +198,7 @@ class RoadNetwork:
         a = self._flat
         n = self.node_count
         return sp.csr_array(
-            (np.asarray(a.csr_time), np.asarray(a.csr_indices), np.asarray(a.csr_indptr)),
+            (a.csr_time, a.csr_indices, a.csr_indptr),
             shape=(n, n),
         )
 
