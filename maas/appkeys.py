@@ -24,7 +24,7 @@ WHATIF = web.AppKey("whatif", object)
 GEOJSON_CACHE = web.AppKey("geojson_cache", dict)
 """Rendered GeoJSON of the region's roads, by region, import and detail."""
 EVENT_HUB = web.AppKey("event_hub", object)
-"""The :class:`maas.notify.EventHub` (the process's LISTEN connection and its streams)."""
+"""The :class:`maas.notify.EventHub` (the process's poll of new events and its streams)."""
 BACKGROUND = web.AppKey("background", bool)
 """Set in the background process (maas.serve), which serves no HTTP."""
 SCHEMAS = web.AppKey("schemas", SchemaRegistry)

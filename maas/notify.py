@@ -1,18 +1,25 @@
-"""Live delivery of the event outbox: one LISTEN connection per process waking the streams,
-and the webhook sender.
+"""Live delivery of the event outbox: one poll of the event table per process feeding the
+streams, and the webhook sender.
 
-The listener never carries events itself: a notification (``"<person> <event id> <deliveries>
-<xid>"``, migration 0012) tells that person's streams only how far the horizon has to move
-before the event is final (past its transaction, ``xid``); each stream reads its final events
-from the table (see :mod:`maas.http.events`). A stream that read before the horizon had moved
-far enough asks the hub to wake it when it has: while any stream waits, the hub polls the
-horizon on the listener's connection (``HORIZON_POLL_FIRST_S``, doubling up to
-``HORIZON_POLL_MAX_S``), one cheap query for all of them. If the horizon has not moved for
-``HORIZON_STUCK_S`` while streams wait, it logs a warning naming the open transaction that
-holds it (an import, a migration, a session left idle in a transaction). A notification that
-is lost (the listener's connection dropped, the database restarted) loses nothing: on
-reconnecting the hub tells every stream to catch up, and each reads what was committed
-meanwhile. The webhook sender is woken only by events that queued a delivery.
+The hub reads the final events (see :func:`maas.store.events.committed_events`) of everyone
+after its position, in batches, and hands each person's to that person's streams in this
+process: a stream reads the table itself once, when it opens (or when it fell too far behind),
+and from then on sends what the hub brings, without a query of its own. The instant answers
+are woken by any batch with events, the webhook sender by a batch with an event that queued a
+delivery.
+
+The hub polls every ``POLL_FIRST_S`` while events come, and ever less often up to
+``POLL_MAX_S`` while none do, as long as anyone in the process listens: an event reaches a
+connected stream a few tens of milliseconds after it is final. Nothing is lost when the hub's
+connection drops or the database restarts: its position stays, and the next poll reads on from
+it. If the horizon has been held by the same open transaction for ``HORIZON_STUCK_S``, it logs
+a warning naming that transaction (an import, a migration, a session left
+idle in a transaction): events wait behind it.
+
+Why not LISTEN/NOTIFY (until migration 0013): a NOTIFY takes a lock from the commit's start to
+its end, the WAL flush included, so every transaction that wrote an event committed one at a
+time; and each notification went to every process, to wake one stream that then ran a query
+for one event. A poll costs one query per process and batch, however many events and streams.
 
 Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
 the transaction of the change). Each body is signed: the header ``Maas-Signature:
@@ -31,7 +38,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,18 +49,24 @@ from aiohttp import web
 from maas import appkeys, db
 from maas.settings import Settings
 from maas.store import events
+from maas.store.events import Event, Position
 from maas.tasks import cancel_and_wait
 
 log = logging.getLogger("maas.notify")
 
 SIGNATURE_HEADER = "Maas-Signature"
-HORIZON_POLL_FIRST_S = 0.02
-HORIZON_POLL_MAX_S = 0.25
-"""While streams wait for the horizon: the first poll after this, then ever less often up to
-this (a long transaction holds it); back to the first when a poll woke a stream."""
+POLL_FIRST_S = 0.02
+POLL_MAX_S = 0.2
+"""The hub's poll: this soon again after a batch with events, then ever less often up to this
+while none come (the first event after a quiet spell waits at most this long)."""
+POLL_BATCH = 1000
+"""Events read by one poll; a full batch is followed by the next at once."""
+MAILBOX_MAX = 1000
+"""Events kept for one stream that has not sent them yet; beyond, they are dropped and the
+stream reads from the table (a client that reads slowly costs memory no longer)."""
 HORIZON_STUCK_S = 30.0
-"""Streams have waited this long and the horizon has not moved: log the oldest open
-transaction (then again at most this often while it lasts)."""
+"""The same open transaction has held the horizon this long: log it (then again at most this
+often while it lasts)."""
 # The transaction holding the horizon: the oldest with an xid, in any database of the cluster
 # (backend_xid is shown for every session; the start time only with pg_read_all_stats).
 SQL_HORIZON_HOLDER = """
@@ -92,95 +105,114 @@ def event_json(event: events.Event) -> dict[str, Any]:
     }
 
 
-@dataclass(eq=False)
-class Follower:
-    """One stream's mailbox: the horizon that makes final every event notified for its person
-    since it last looked (0: none), and whether notifications may have been lost meanwhile."""
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """What the hub brought a stream since it last looked: the person's events, and how far
+    the batches that brought them reached (None: none came); or ``catch_up``: the mailbox
+    overflowed, read from the table instead."""
 
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    need: int = 0
+    events: tuple[Event, ...] = ()
+    through: Position | None = None
     catch_up: bool = False
 
-    def take(self) -> tuple[int, bool]:
-        """What was notified (and whether to catch up), emptying the mailbox. Clears ``wake``:
-        anything notified after this call wakes it again."""
+
+@dataclass(eq=False)
+class Follower:
+    """One stream's mailbox. Every batch the hub reads after :meth:`EventHub.follow` passes
+    through it, so a stream that has read the table once after following misses nothing."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    events: list[Event] = field(default_factory=list)
+    through: Position | None = None
+    catch_up: bool = False
+
+    def take(self) -> Mail:
+        """What came, emptying the mailbox. Clears ``wake``: anything that comes after this
+        call wakes it again."""
         self.wake.clear()
-        need, catch_up = self.need, self.catch_up
-        self.need, self.catch_up = 0, False
-        return need, catch_up
+        mail = Mail(tuple(self.events), self.through, self.catch_up)
+        self.events, self.through, self.catch_up = [], None, False
+        return mail
+
+    def bring(self, found: list[Event], through: Position) -> None:
+        """The person's events of a batch that read up to ``through``."""
+        self.through = through
+        if not self.catch_up:
+            if len(self.events) + len(found) > MAILBOX_MAX:
+                self.events, self.catch_up = [], True
+            else:
+                self.events.extend(found)
+        self.wake.set()
 
 
 class EventHub:
-    """Fans notifications out to the streams of this process; one listener connection."""
+    """Reads the new final events for this process (one connection, one query a poll) and
+    hands them to the streams of their persons; wakes the instant answers and the webhook
+    sender."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # By the person's id as PostgreSQL writes it (``uuid::text``): no parsing per event.
-        self._followers: dict[str, set[Follower]] = {}
+        # By the person's id: no parsing per event.
+        self._followers: dict[uuid.UUID, set[Follower]] = {}
         self._any: set[asyncio.Event] = set()
         self._senders: set[asyncio.Event] = set()
         self._conn: asyncpg.Connection | None = None
-        self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._waiting: dict[Follower | asyncio.Event, int] = {}  # the horizon each waits for
-        self._wanted = asyncio.Event()  # set when a stream starts waiting
-        self._query = asyncio.Lock()  # one query at a time on the listener's connection
+        self._listening = asyncio.Event()  # set when anyone follows or subscribes
+        self.position: events.Position | None = None
+        """Where the next poll reads on (None until the hub first connected): kept across
+        reconnects, so that nothing committed meanwhile is missed."""
+        self.ready = asyncio.Event()
+        """Set once :attr:`position` is known (and then for good): streams follow only then."""
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self.polls = 0
         self.closing = False
+        self._clock: Callable[[], float] = time.monotonic  # the poll's time (tests replace it)
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def follow(self, person_id: uuid.UUID) -> Follower:
-        """A mailbox for the person's event ids. Call :meth:`unfollow` when done."""
+        """A mailbox for the person's events from :attr:`position` on (wait for
+        :attr:`ready` first). Call :meth:`unfollow` when done."""
+        assert self.position is not None, "follow only once the hub is ready"
         follower = Follower()
-        self._followers.setdefault(str(person_id), set()).add(follower)
+        self._followers.setdefault(person_id, set()).add(follower)
+        self._listening.set()
         return follower
 
     def unfollow(self, person_id: uuid.UUID, follower: Follower) -> None:
-        self._waiting.pop(follower, None)
-        key = str(person_id)
-        followers = self._followers.get(key)
+        followers = self._followers.get(person_id)
         if followers is not None:
             followers.discard(follower)
             if not followers:
-                del self._followers[key]
-
-    def wait_for_horizon(self, waiter: Follower | asyncio.Event, need: int | None) -> None:
-        """Wake ``waiter`` (a stream, or a :meth:`subscribe` event) once the horizon is at
-        least ``need`` (None: no longer). A reader of everyone's events, woken by any
-        notification, can wait for the ``xmax`` of its read: what was notified then is below."""
-        if need is None:
-            self._waiting.pop(waiter, None)
-            return
-        self._waiting[waiter] = max(need, self._waiting.get(waiter, 0))
-        self._wanted.set()
+                del self._followers[person_id]
 
     def subscribe(self, person_id: None = None) -> asyncio.Event:
-        """An event set on every notification, whoever it is for (a person's streams
-        :meth:`follow` instead). Call :meth:`unsubscribe` when done."""
+        """An event set whenever a poll found new events, whoever they are for (a person's
+        streams :meth:`follow` instead). Call :meth:`unsubscribe` when done."""
         wake = asyncio.Event()
         self._any.add(wake)
+        self._listening.set()
         return wake
 
     def unsubscribe(self, person_id: None, wake: asyncio.Event) -> None:
         self._any.discard(wake)
-        self._waiting.pop(wake, None)
 
     def subscribe_deliveries(self) -> asyncio.Event:
         """An event set whenever a webhook delivery may have become due (an event queued one,
-        a replay, a reconnect). Call :meth:`unsubscribe_deliveries` when done."""
+        a replay). Call :meth:`unsubscribe_deliveries` when done."""
         wake = asyncio.Event()
         self._senders.add(wake)
+        self._listening.set()
         return wake
 
     def unsubscribe_deliveries(self, wake: asyncio.Event) -> None:
         self._senders.discard(wake)
 
-    def wake_all(self, *, catch_up: bool = False) -> None:
-        """Wake everyone; with ``catch_up`` streams also look for what was notified while
-        no one listened."""
+    def wake_all(self) -> None:
+        """Wake everyone (shutting down: streams look at ``closing``)."""
         for followers in self._followers.values():
             for follower in followers:
-                follower.catch_up = follower.catch_up or catch_up
                 follower.wake.set()
         for wake in self._any:
             wake.set()
@@ -190,33 +222,26 @@ class EventHub:
         for wake in self._senders:
             wake.set()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        person, _, rest = payload.partition(" ")
-        _event_id, _, rest = rest.partition(" ")
-        queued, _, raw_xid = rest.partition(" ")
-        followers = self._followers.get(person)
-        if followers:
-            try:
-                need = int(raw_xid) + 1
-            except ValueError:
-                # Not from the trigger of migration 0012: when it becomes final is unknown.
-                for follower in followers:
-                    follower.catch_up = True
-                    follower.wake.set()
-            else:
-                for follower in followers:
-                    follower.need = max(follower.need, need)
-                    follower.wake.set()
-        for wake in self._any:
-            wake.set()
-        if queued != "0":  # a count, or a notification from before migration 0011
+    def dispatch(self, read: events.Committed) -> None:
+        """Hand a batch's events to their persons' streams and wake who waits for one."""
+        mine: dict[uuid.UUID, list[events.Event]] = {}
+        for event in read.events:
+            if event.person_id in self._followers:
+                mine.setdefault(event.person_id, []).append(event)
+        for person_id, found in mine.items():
+            for follower in self._followers[person_id]:
+                follower.bring(found, read.position)
+        if read.events:
+            for wake in self._any:
+                wake.set()
+        if read.queued:
             self.wake_senders()
 
-    def _on_terminate(self, _conn: object) -> None:
-        self._lost.set()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="maas-event-listener")
+        self._task = asyncio.create_task(self._run(), name="maas-event-hub")
+
+    def _someone_listens(self) -> bool:
+        return bool(self._followers or self._any or self._senders)
 
     async def _run(self) -> None:
         delay_s = 0.1
@@ -224,79 +249,65 @@ class EventHub:
             try:
                 conn = await db.connect(self.settings)
             except Exception as error:  # any failure: wait and retry
-                log.warning("event listener cannot connect (%s); retrying", error)
+                log.warning("event hub cannot connect (%s); retrying", error)
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
                 continue
             delay_s = 0.1
-            self._lost.clear()
-            conn.add_termination_listener(self._on_terminate)
-            poller = None
             try:
-                await conn.add_listener(events.CHANNEL, self._on_notify)
+                if self.position is None:  # from what commits from now on
+                    self.position = events.Position(await events.horizon(conn), 0)
+                    self.ready.set()
                 self._conn = conn
                 self.connected.set()
-                # Whatever was notified while no one listened is in the table: catch up.
-                self.wake_all(catch_up=True)
-                poller = asyncio.create_task(self._poll_horizon(conn), name="maas-event-horizon")
-                await self._watch(conn)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
-                log.warning("event listener lost its connection (%s); reconnecting", error)
+                await self._poll(conn)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
+                log.warning("event hub lost its connection (%s); reconnecting", error)
             finally:
-                if poller is not None:
-                    await cancel_and_wait(poller)
                 self.connected.clear()
                 self._conn = None
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 1.0)
             self.reconnects += 1
 
-    async def _watch(self, conn: asyncpg.Connection) -> None:
-        # asyncpg does not always see a server-side termination of an idle connection;
-        # a cheap periodic query makes sure it does.
-        while not self._lost.is_set() and not conn.is_closed():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self.settings.event_listener_check_s)
-            if not self._lost.is_set():
-                async with self._query:
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
-
-    async def _poll_horizon(self, conn: asyncpg.Connection) -> None:
-        """While streams wait for the horizon: poll it, waking those it has reached."""
-        delay_s = HORIZON_POLL_FIRST_S
-        last, moved_at = None, time.monotonic()  # the horizon, and since when it is that
+    async def _poll(self, conn: asyncpg.Connection) -> None:
+        """Read on from :attr:`position` while anyone listens, handing out what comes."""
+        delay_s = POLL_FIRST_S
+        horizon, moved_at = 0, self._clock()  # since when the horizon is that
         while True:
-            if not self._waiting:
-                self._wanted.clear()
-                await self._wanted.wait()
-                delay_s = HORIZON_POLL_FIRST_S
-                last = None
-            await asyncio.sleep(delay_s)
-            try:
-                async with self._query:
-                    horizon = await asyncio.wait_for(conn.fetchval(events.SQL_HORIZON), 5.0)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
-                log.warning("event listener cannot read the horizon (%s); reconnecting", error)
-                self._lost.set()  # the reconnect makes every stream catch up
-                return
-            now = time.monotonic()
-            if horizon != last:
-                last, moved_at = horizon, now
+            if not self._someone_listens():
+                self._listening.clear()
+                # Still a query now and then: a connection lost meanwhile is noticed.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._listening.wait(), self.settings.event_listener_check_s
+                    )
+                delay_s = POLL_FIRST_S
+            assert self.position is not None
+            read = await asyncio.wait_for(
+                events.committed_events(conn, self.position, limit=POLL_BATCH, queued=True), 10.0
+            )
+            self.polls += 1
+            # No await between the two: a stream following now gets every later batch.
+            self.position = read.position
+            self.dispatch(read)
+            now = self._clock()
+            # Held: a transaction below xmax is still open, the same one as before.
+            if read.horizon != horizon or read.horizon >= read.xmax:
+                horizon, moved_at = read.horizon, now
             elif now - moved_at >= HORIZON_STUCK_S:
                 moved_at = now  # the next warning, if it lasts, after as long again
-                await self._log_holder(conn, horizon)
-            reached = [w for w, need in self._waiting.items() if need <= horizon]
-            for waiter in reached:
-                del self._waiting[waiter]
-                (waiter.wake if isinstance(waiter, Follower) else waiter).set()
-            delay_s = HORIZON_POLL_FIRST_S if reached else min(2 * delay_s, HORIZON_POLL_MAX_S)
+                await self._log_holder(conn, read.horizon)
+            if len(read.events) == POLL_BATCH:
+                continue
+            delay_s = POLL_FIRST_S if read.events else min(2 * delay_s, POLL_MAX_S)
+            await self._sleep(delay_s)
 
     async def _log_holder(self, conn: asyncpg.Connection, horizon: int) -> None:
-        """Warn that streams wait, naming the transaction that holds the horizon if it can."""
+        """Warn that events wait, naming the transaction that holds the horizon if it can."""
         holder = "none found"
         try:
-            async with self._query:
-                row = await asyncio.wait_for(conn.fetchrow(SQL_HORIZON_HOLDER), 5.0)
+            row = await asyncio.wait_for(conn.fetchrow(SQL_HORIZON_HOLDER), 5.0)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
             holder = f"unknown ({error!r})"
         else:
@@ -307,8 +318,8 @@ class EventHub:
                     f"application {row['application_name']!r}, open {age}, {row['state']}"
                 )
         log.warning(
-            "live events wait: the horizon (%s) has not moved for %.0f s; the oldest open "
-            "write transaction: %s",
+            "live events wait: the horizon (%s) has been held for %.0f s; the oldest open write "
+            "transaction: %s",
             horizon,
             HORIZON_STUCK_S,
             holder,
@@ -459,7 +470,6 @@ async def instant_ctx(app: web.Application) -> AsyncIterator[None]:
         # One day at a time in a thread: the days kept and the road network are not shared
         # between threads.
         concurrency=1 if in_thread else 2,
-        hub=hub,
     )
     answers.start()
     try:

@@ -11,7 +11,7 @@ that systemd or the container runtime restarts it whole.
 
 What runs where:
 
-* **every server process**: the HTTP API; event streams, with their own LISTEN connection;
+* **every server process**: the HTTP API; event streams, with their own event poll;
   matching runs and what-if replays started through that process, in its own worker pool
   (``MAAS_WORKER_PROCESSES`` is per server process). Runs of one community exclude each other
   through the database (an advisory lock), whichever process starts them.

@@ -53,7 +53,8 @@ class Settings:
     event_keepalive_s: float = 15.0
     """Seconds between keep-alive comments on an idle event stream."""
     event_listener_check_s: float = 5.0
-    """How often the LISTEN connection is checked (a dropped one reconnects and catches up)."""
+    """How often the event hub polls when no one in the process listens (a dropped connection
+    is noticed, and the hub's position keeps up with the table)."""
     webhook_interval_s: float = 5.0
     """Seconds between polls of due webhook deliveries (an event that queued a delivery also
     wakes the sender); 0 switches webhook delivery off."""

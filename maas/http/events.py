@@ -35,16 +35,14 @@ the same way), whatever it writes and whichever database of the cluster it is in
 a GTFS import and migrations each run in one transaction, so live events wait while they run.
 Nothing here limits a session left idle in a transaction: set
 ``idle_in_transaction_session_timeout`` on the role or server (see README). The hub logs the
-transaction holding the horizon when streams have waited long. Read-only transactions hold
+transaction holding the horizon when it has not moved for long. Read-only transactions hold
 nothing back.
 
-How it stays cheap. A notification tells only the person's streams, with the event's
-transaction; a woken stream reads its final events after its position in one indexed query
-(the cost is the new events', never the history's). If the event is not final yet, the stream
-asks the hub to wake it when the horizon has passed it: one poll of the horizon per process
-for all waiting streams (:class:`maas.notify.EventHub`). When notifications may have been lost
-(the listener reconnected) and when a stream opens, it reads until the horizon has passed
-everything committed at that moment.
+How it stays cheap. A stream reads the table once, when it opens: its events after its
+position, in one indexed query (the cost is the new events', never the history's). From then
+on the process's event hub brings it its person's events from the hub's one poll for all
+streams (:class:`maas.notify.EventHub`); only a stream that fell far behind reads the table
+again.
 """
 
 from __future__ import annotations
@@ -61,7 +59,13 @@ from aiohttp import web
 
 from maas import appkeys
 from maas.domain.models import Principal
-from maas.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from maas.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
 from maas.http.common import (
     idempotent,
     list_filter,
@@ -78,6 +82,8 @@ from maas.notify import EventHub, event_json
 from maas.store import events
 
 STREAM_BATCH = 500
+HUB_READY_S = 10.0
+"""A stream opened right after start waits this long for the event hub's first connection."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 MAX_ID = 2**63 - 1
 """Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
@@ -196,6 +202,11 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     settings = request.app[appkeys.SETTINGS]
     resume, name = _last_event_id(request)
+    if not hub.ready.is_set():  # the service has just started
+        try:
+            await asyncio.wait_for(hub.ready.wait(), HUB_READY_S)
+        except TimeoutError:
+            raise UnavailableError("live events are not available yet; retry") from None
     # Follow before reading, so that nothing committed in between is missed.
     follower = hub.follow(who.person_id)
     try:
@@ -220,27 +231,29 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         # The position as the client's last event id: a reconnect before any event resumes here.
         await response.write(f"retry: 2000\nid: {position}\n\n: connected\n\n".encode())
-        need = 0  # the horizon that makes final every event notified so far
-        seen = 0  # the horizon of the last read
-        catch_up = True  # read until everything committed before the first read is final
-        more = False  # the last read was a full batch
+        read_table = True  # what came before the hub's batches reach this stream
         while not hub.closing:
-            notified, lost = follower.take()
-            need, catch_up = max(need, notified), catch_up or lost
-            if more or catch_up or need > seen:
+            mail = follower.take()
+            if read_table or mail.catch_up:
                 async with pool(request).acquire() as conn:
                     read = await events.committed_events(
                         conn, position, person_id=who.person_id, limit=STREAM_BATCH
                     )
                 for event in read.events:
                     await response.write(_sse(event, position.past(event)))
-                position, seen = read.position, read.horizon
-                if catch_up:
-                    need, catch_up = max(need, read.xmax), False
-                more = len(read.events) == STREAM_BATCH
-                if more:
+                # Past everything the hub brought before this read (its horizon is later).
+                position = read.position
+                read_table = len(read.events) == STREAM_BATCH
+                if read_table:
                     continue
-                hub.wait_for_horizon(follower, need if need > seen else None)
+            else:
+                for event in mail.events:
+                    # What the table read already sent, and what the floor excludes, is skipped.
+                    if event.position > position and event.id > position.floor:
+                        position = position.past(event)
+                        await response.write(_sse(event, position))
+                if mail.through is not None and mail.through > position:
+                    position = events.Position(mail.through.xid, mail.through.id, position.floor)
             try:
                 await asyncio.wait_for(follower.wake.wait(), settings.event_keepalive_s)
             except TimeoutError:

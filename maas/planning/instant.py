@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -43,9 +43,6 @@ from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
 from maas.store.planning import MatchingRun
 from maas.tasks import cancel_and_wait
-
-if TYPE_CHECKING:
-    from maas.notify import EventHub
 
 log = logging.getLogger("maas.instant")
 
@@ -548,10 +545,8 @@ class InstantAnswers:
         *,
         snap_max_distance_m: float,
         concurrency: int = 2,
-        hub: EventHub | None = None,
     ) -> None:
         self.pool = pool
-        self.hub = hub
         self.executor_of = executor_of
         self.network = network
         self.wake = wake
@@ -581,12 +576,9 @@ class InstantAnswers:
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                 log.warning("instant answers: %s", error)
             else:
+                # A request not final yet (an older transaction is still open) comes in a later
+                # batch of the hub's, which wakes this again.
                 position = read.position
-                if self.hub is not None:
-                    # Requests notified but not readable yet (an older transaction is still
-                    # open): woken once they are.
-                    waiting = read.xmax if read.horizon < read.xmax else None
-                    self.hub.wait_for_horizon(self.wake, waiting)
                 if read.events:
                     started = time.monotonic()
                     await self.answer_all(

@@ -23,10 +23,6 @@ import asyncpg
 
 from maas.store.common import ListFilter, Page, page_of
 
-CHANNEL = "maas_event"
-"""The NOTIFY channel; each payload is ``"<person_id> <event_id> <deliveries queued> <xid>"``
-(migration 0012; before it, the first three, and before 0011 the first two)."""
-
 SQL_RECORD = "SELECT maas_event($1, $2, $3::jsonb)"
 # Committed events after a position: only those of transactions below the snapshot's xmin
 # (every one of which has ended, so none can still appear there), by (xid, id), none with an id
@@ -38,7 +34,7 @@ WITH horizon AS MATERIALIZED (
     SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s
 )
 SELECT h.xmin AS horizon, h.xmax, e.id, e.xid, e.person_id, e.kind, e.payload::text AS payload,
-       e.created_at
+       e.created_at{queued}
 FROM horizon h LEFT JOIN LATERAL (
     SELECT * FROM event e
     WHERE {person} (e.xid, e.id) > ($1::xid8, $2::bigint) AND e.xid < h.xmin
@@ -49,8 +45,13 @@ FROM horizon h LEFT JOIN LATERAL (
 ) e ON true
 ORDER BY e.xid, e.id
 """
-SQL_COMMITTED_OF_PERSON = _SQL_COMMITTED.format(person="e.person_id = $6 AND")
-SQL_COMMITTED = _SQL_COMMITTED.format(person="")
+SQL_COMMITTED_OF_PERSON = _SQL_COMMITTED.format(person="e.person_id = $6 AND", queued="")
+SQL_COMMITTED = _SQL_COMMITTED.format(person="", queued="")
+# Everyone's, and whether each queued a webhook delivery (by the index of migration 0013).
+SQL_COMMITTED_QUEUED = _SQL_COMMITTED.format(
+    person="",
+    queued=",\n       EXISTS (SELECT FROM webhook_delivery d WHERE d.event_id = e.id) AS queued",
+)
 SQL_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
 SQL_XMAX = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
 # A plain event id N (from before positions, or a client that kept Event.id) as a position:
@@ -196,6 +197,8 @@ class Committed:
     position: Position
     """After the last event read, or (a batch that was not full) the horizon: nothing before it
     is still to come."""
+    queued: bool = False
+    """Some event read queued a webhook delivery (asked for with ``queued=True`` only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,17 +264,19 @@ async def committed_events(
     person_id: uuid.UUID | None = None,
     kinds: Sequence[str] | None = None,
     limit: int = 500,
+    queued: bool = False,
 ) -> Committed:
     """Up to ``limit`` final events after ``after`` (of one person, or everyone's; of some
     kinds, or all) in (xid, id) order, in one query. Reading on from the returned ``position``
     never misses an event that commits later, whatever its id, and never reads one twice; an
     event not final yet (an older transaction is still open) comes in a later read. Start a
     reader at ``Position(await horizon(conn), 0)`` to get what commits from now on. Run it
-    outside a transaction that wrote: its own xid holds the horizon."""
+    outside a transaction that wrote: its own xid holds the horizon. With ``queued`` (everyone's
+    events only) it also tells whether any of them queued a webhook delivery."""
     kind_list = None if kinds is None else list(kinds)
     args = (after.xid, after.id, kind_list, limit, after.floor)
     if person_id is None:
-        rows = await conn.fetch(SQL_COMMITTED, *args)
+        rows = await conn.fetch(SQL_COMMITTED_QUEUED if queued else SQL_COMMITTED, *args)
     else:
         rows = await conn.fetch(SQL_COMMITTED_OF_PERSON, *args, person_id)
     found = [_event(r) for r in rows if r["id"] is not None]
@@ -283,7 +288,10 @@ async def committed_events(
         position = Position(horizon, 0, after.floor)
     else:
         position = after
-    return Committed(found, horizon, xmax, position)
+    any_queued = (
+        queued and person_id is None and any(r["queued"] for r in rows if r["id"] is not None)
+    )
+    return Committed(found, horizon, xmax, position, any_queued)
 
 
 async def horizon(conn: asyncpg.Connection) -> int:

@@ -1,5 +1,5 @@
 """Live events: the outbox written in the change's transaction, the per-person SSE stream
-(after commit only, resumable, surviving a dropped listener), and signed webhooks with
+(after commit only, resumable, surviving a dropped hub connection), and signed webhooks with
 retries, dead letters and replay.
 
 Latencies are measured and printed (``-s``), never asserted beyond generous timeouts.
@@ -360,8 +360,8 @@ async def test_a_stream_without_last_event_id_gets_what_commits_after_it_opened(
 async def test_an_event_waits_for_an_older_transaction_that_writes_no_event(
     live: ApiClient, api_settings: Settings, conn: asyncpg.Connection, someone: Actor
 ) -> None:
-    """The older transaction's commit notifies no one: the hub's poll of the horizon wakes the
-    stream, well within a second."""
+    """The older transaction writes no event: the hub's next poll finds the held-back event
+    final once it has ended (its latency printed; the target is well within a second)."""
     stream = await open_stream(live, someone)
     async with db.connection(api_settings) as other:
         tx = other.transaction()
@@ -379,10 +379,9 @@ async def test_an_event_waits_for_an_older_transaction_that_writes_no_event(
             stream.close()
     print(f"\ndelivery latency after the older transaction ended: {latency_ms:.1f} ms")
     assert event["event"] == "test.held"
-    assert latency_ms < 1000
 
 
-async def test_a_killed_listener_reconnects_and_loses_nothing(
+async def test_a_killed_hub_connection_reconnects_and_loses_nothing(
     live: ApiClient, conn: asyncpg.Connection, someone: Actor
 ) -> None:
     hub = live.app[appkeys.EVENT_HUB]
@@ -392,7 +391,7 @@ async def test_a_killed_listener_reconnects_and_loses_nothing(
     stream = await open_stream(live, someone)
     try:
         await conn.execute("SELECT pg_terminate_backend($1)", hub._conn.get_server_pid())
-        # Written while the listener is gone: its NOTIFY reaches no one.
+        # Written while the hub is away: its next poll reads on from where it stood.
         await events.record(conn, someone.id, "test.during_outage", {})
         event = await read_event(stream, TIMEOUT_S)
         assert event["event"] == "test.during_outage"
@@ -588,23 +587,24 @@ async def test_a_reader_of_everyones_events_never_passes_a_late_commit(
     assert last.events == []
 
 
-async def test_a_commit_during_a_listener_outage_is_caught_up(
+async def test_a_commit_during_a_hub_outage_is_caught_up(
     live: ApiClient,
     api_settings: Settings,
     conn: asyncpg.Connection,
     someone: Actor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The older transaction's notification is lost with the listener: the reconnect's
-    catch-up finds its event, and the younger one held back behind it, in the table."""
+    """The older transaction commits while the hub is away: its poll after the reconnect
+    reads on from where it stood, and finds that event and the younger one held back behind
+    it."""
     hub = live.app[appkeys.EVENT_HUB]
     assert isinstance(hub, EventHub)
     await asyncio.wait_for(hub.connected.wait(), TIMEOUT_S)
     assert hub._conn is not None
-    listener = hub._conn.get_server_pid()
+    polled = hub._conn.get_server_pid()
     stream = await open_stream(live, someone)
     async with db.connection(api_settings) as slow:
-        # The listener may reconnect only once the slow transaction has committed.
+        # The hub may reconnect only once the slow transaction has committed.
         gate, reconnecting = asyncio.Event(), asyncio.Event()
         connect = db.connect
 
@@ -621,9 +621,9 @@ async def test_a_commit_during_a_listener_outage_is_caught_up(
             await events.record(conn, someone.id, "test.fast", {})
             with pytest.raises(TimeoutError):
                 await read_event(stream, 0.3)  # held back by test.slow
-            assert await slow.fetchval("SELECT pg_terminate_backend($1, 5000)", listener)
+            assert await slow.fetchval("SELECT pg_terminate_backend($1, 5000)", polled)
             await asyncio.wait_for(reconnecting.wait(), TIMEOUT_S)  # the old one is gone
-            await tx.commit()  # its notification goes to no one
+            await tx.commit()  # while no one polls
             gate.set()
             got = [await read_event(stream, TIMEOUT_S) for _ in range(2)]
             assert [e["event"] for e in got] == ["test.slow", "test.fast"]
@@ -633,26 +633,29 @@ async def test_a_commit_during_a_listener_outage_is_caught_up(
             stream.close()
 
 
-async def test_a_wake_up_reads_only_what_is_new(
+async def test_a_live_event_costs_its_stream_no_query(
     live: ApiClient,
     conn: asyncpg.Connection,
     someone: Actor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No event is read from the table twice, however long the person's recent history, and
-    a notification of an event already sent costs no query at all."""
+    """A stream reads the table once, when it opens; after that the hub's poll, one for every
+    stream of the process, brings its events, and reads each event once however long the
+    person's recent history."""
     async with conn.transaction():
         for n in range(40):  # a busy recent past
             await events.record(conn, someone.id, "test.history", {"n": n})
-    read: list[int] = []
-    reads = 0
+    stream_reads = 0
+    hub_read: list[int] = []
     committed_events = events.committed_events
 
     async def counting(*args: Any, **kwargs: Any) -> events.Committed:
-        nonlocal reads
+        nonlocal stream_reads
         found = await committed_events(*args, **kwargs)
-        read.extend(e.id for e in found.events)
-        reads += 1
+        if kwargs.get("person_id") is None:
+            hub_read.extend(e.id for e in found.events)
+        else:
+            stream_reads += 1
         return found
 
     monkeypatch.setattr(events, "committed_events", counting)
@@ -662,24 +665,16 @@ async def test_a_wake_up_reads_only_what_is_new(
         for n in range(5):
             await events.record(conn, someone.id, "test.live", {"n": n})
             got.append(await read_event(stream, TIMEOUT_S))
-        await asyncio.sleep(0.3)  # any re-read for the horizon is done
-        before = reads
-        # The same events again (as if notified twice): nothing is read or sent.
-        for event in got:
-            xid = event["cursor"].partition("-")[0]
-            payload = f"{someone.id} {event['id']} 0 {xid}"
-            await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, payload)
-        await asyncio.sleep(0.3)
-        assert reads == before
-        await events.record(conn, someone.id, "test.last", {})
-        last = await read_event(stream, TIMEOUT_S)
-        assert last["event"] == "test.last"
-        assert sorted(read) == sorted(set(read)) == [*(e["id"] for e in got), last["id"]]
+        assert [e["payload"]["n"] for e in got] == list(range(5))
+        assert stream_reads == 1
+        mine = [e["id"] for e in got]
+        assert [i for i in hub_read if i in mine] == mine  # once each, in order
+        assert len(hub_read) == len(set(hub_read))
     finally:
         stream.close()
 
 
-async def test_a_notification_never_sends_someone_elses_event(
+async def test_a_stream_sends_only_its_persons_events(
     live: ApiClient, conn: asyncpg.Connection, someone: Actor, world: World
 ) -> None:
     other = world["rider_west"].id
@@ -687,20 +682,10 @@ async def test_a_notification_never_sends_someone_elses_event(
     try:
         async with conn.transaction():
             await events.record(conn, other, "test.private", {})
-            private = await conn.fetchrow(
-                "SELECT id, xid FROM event WHERE person_id = $1 ORDER BY id DESC LIMIT 1", other
-            )
-        # A notification naming this stream's person with another person's event, before and
-        # after the stream's own (and one without its transaction).
-        forged = f"{someone.id} {private['id']} 0 {private['xid']}"
-        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, forged)
-        await events.record(conn, someone.id, "test.own", {})
-        own = await read_event(stream, TIMEOUT_S)
-        assert own["event"] == "test.own"
-        await conn.execute("SELECT pg_notify($1, $2)", events.CHANNEL, forged)
-        await conn.execute(
-            "SELECT pg_notify($1, $2)", events.CHANNEL, f"{someone.id} {private['id']} 0"
-        )
+            await events.record(conn, someone.id, "test.own", {})
+            await events.record(conn, other, "test.private", {})
+        assert (await read_event(stream, TIMEOUT_S))["event"] == "test.own"
+        await events.record(conn, other, "test.private", {})
         await events.record(conn, someone.id, "test.own_again", {})
         assert (await read_event(stream, TIMEOUT_S))["event"] == "test.own_again"
     finally:
