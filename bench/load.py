@@ -30,6 +30,14 @@ same rate (no database, no body), which shows what the loop, loopback and the cl
 With ``--server-pid`` (the service, or its supervisor: its children are counted too) and
 ``--postgres`` (backends of the service's database on this machine) the CPU time each spent
 per answered request is shown as well. The target: POST p99 ≤ 50 ms at 500/s.
+
+**Stalls.** A p99 is made by the few moments when many requests wait at once. With
+``--timeline FILE`` every POST is written as a line ``request <s after t0> <latency ms>
+<client>``, and the machine's pressure stall information (Linux PSI, ``/proc/pressure``) every
+``PRESSURE_EVERY_S`` as ``pressure <s after t0> <io some ms> <io full ms> <cpu some ms>`` (the
+stall time each accrued since the last line). The report then counts the 100 ms windows with a
+request over 50 ms and the I/O and CPU stall time inside and outside them: a p99 made by the
+disk or by other tenants of the machine shows as stall time in those windows.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +65,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ZOB = {"lon": 8.864753, "lat": 48.594337}  # Herrenberg bus station
 STADTHALLE = {"lon": 8.870287, "lat": 48.598309}
+PRESSURE_EVERY_S = 0.02
+STALL_WINDOW_S = 0.1
+STALL_MS = 50.0
 START_DELAY_S = 1.0
 """Between telling the clients the start time and the first request (their connections and
 streams open meanwhile)."""
@@ -180,6 +192,8 @@ class Outcome:
     last_answer: float = 0.0
     missing_events: int = 0
     cpu_s: float = 0.0
+    timeline: list[tuple[float, float]] = field(default_factory=list)
+    """Each answered request: (scheduled time after t0 in s, latency in ms)."""
 
 
 async def _stream(
@@ -322,6 +336,7 @@ async def _run_client(plan: Plan) -> Outcome:
                 out.errors[f"http {status}"] += 1
                 return
             out.latencies_ms.append((now - due) * 1000)
+            out.timeline.append((due - plan.t0, (now - due) * 1000))
             out.last_answer = max(out.last_answer, now)
             if body:
                 due_of[json.loads(data)["id"]] = due
@@ -400,6 +415,49 @@ def _postgres_cpu_s(database: str) -> float:
     return total
 
 
+def _pressure_totals() -> tuple[float, float, float] | None:
+    """Microseconds stalled so far: some task on I/O, all tasks on I/O, some task on CPU (None
+    where the kernel keeps no pressure information)."""
+    try:
+        io = Path("/proc/pressure/io").read_text().split("\n")
+        cpu = Path("/proc/pressure/cpu").read_text().split("\n")
+    except OSError:
+        return None
+
+    def total(line: str) -> float:
+        return float(line.rsplit("total=", 1)[1])
+
+    return total(io[0]), total(io[1]), total(cpu[0])
+
+
+class PressureSampler:
+    """Samples the stall totals in a thread while a phase runs: (s after t0, io some ms, io
+    full ms, cpu some ms) accrued since the sample before."""
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.samples: list[tuple[float, float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PressureSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = _pressure_totals()
+        while last is not None and not self._stop.wait(PRESSURE_EVERY_S):
+            now = _pressure_totals()
+            assert now is not None
+            io_some, io_full, cpu_some = ((b - a) / 1000 for a, b in zip(last, now, strict=True))
+            self.samples.append((time.monotonic() - self.t0, io_some, io_full, cpu_some))
+            last = now
+
+
 @dataclass
 class Phase:
     name: str
@@ -408,6 +466,54 @@ class Phase:
     wall_s: float
     server_cpu_s: float | None
     postgres_cpu_s: float | None
+    pressure: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def write_timeline(self, path: Path) -> None:
+        with path.open("w") as out:
+            for k, outcome in enumerate(self.outcomes):
+                for t, ms in outcome.timeline:
+                    out.write(f"request {t:.4f} {ms:.2f} {k}\n")
+            for t, io_some, io_full, cpu_some in self.pressure:
+                out.write(f"pressure {t:.4f} {io_some:.2f} {io_full:.2f} {cpu_some:.2f}\n")
+
+    def stalls(self) -> str:
+        """How many windows held a request over ``STALL_MS``, and the machine's stall time
+        (ms per second of wall time) inside those windows and outside them."""
+        worst: dict[int, float] = {}
+        for outcome in self.outcomes:
+            for t, ms in outcome.timeline:
+                k = int(t // STALL_WINDOW_S)
+                worst[k] = max(worst.get(k, 0.0), ms)
+        # A slow request was held up from its scheduled time to its answer: every window it
+        # spans is a stalled one.
+        stalled: set[int] = set()
+        for outcome in self.outcomes:
+            for t, ms in outcome.timeline:
+                if ms > STALL_MS:
+                    first = int(t // STALL_WINDOW_S)
+                    stalled.update(range(first, int((t + ms / 1000) // STALL_WINDOW_S) + 1))
+        inside = [0.0, 0.0, 0.0, 0.0]  # seconds sampled, io some, io full, cpu some
+        outside = [0.0, 0.0, 0.0, 0.0]
+        for t, *stall in self.pressure:
+            if t < 0:
+                continue
+            into = inside if int(t // STALL_WINDOW_S) in stalled else outside
+            into[0] += PRESSURE_EVERY_S
+            for j, v in enumerate(stall, start=1):
+                into[j] += v
+
+        def rates(acc: list[float]) -> str:
+            if acc[0] == 0:
+                return "-"
+            return "/".join(f"{v / acc[0]:.0f}" for v in acc[1:])
+
+        slow = sum(1 for k, v in worst.items() if v > STALL_MS)
+        return (
+            f"{slow} of {len(worst)} windows of {STALL_WINDOW_S * 1000:.0f} ms held a request "
+            f"over {STALL_MS:.0f} ms ({len(stalled)} windows stalled); machine stall ms/s "
+            f"(io some/io full/cpu some): in stalled windows {rates(inside)}, elsewhere "
+            f"{rates(outside)}"
+        )
 
     def latencies(self) -> list[float]:
         return [v for o in self.outcomes for v in o.latencies_ms]
@@ -455,14 +561,15 @@ def run_phase(
         time.sleep(0.01)
     server0 = _tree_cpu_s(args.server_pid) if args.server_pid else None
     pg0 = _postgres_cpu_s(args.postgres) if args.postgres else None
-    outcomes = [results.get()[1] for _ in procs]
+    with PressureSampler(t0) as sampler:
+        outcomes = [results.get()[1] for _ in procs]
     for proc in procs:
         proc.join()
     end = max((o.last_answer for o in outcomes), default=t0 + args.duration)
     wall = max(end - t0, count / args.rate)
     server_cpu = _tree_cpu_s(args.server_pid) - server0 if server0 is not None else None
     pg_cpu = _postgres_cpu_s(args.postgres) - pg0 if pg0 is not None else None
-    return Phase(name, count, outcomes, wall, server_cpu, pg_cpu)
+    return Phase(name, count, outcomes, wall, server_cpu, pg_cpu, sampler.samples)
 
 
 def report(args: argparse.Namespace, phases: list[Phase]) -> None:
@@ -521,6 +628,9 @@ def main(args: argparse.Namespace) -> None:
     phases = [run_phase(args, "GET /healthz (baseline)", "GET", "/healthz", riders)]
     phases.append(run_phase(args, "POST /v1/requests", "POST", "/v1/requests", riders))
     report(args, phases)
+    if args.timeline:
+        phases[-1].write_timeline(Path(args.timeline))
+        print(f"\nstalls: {phases[-1].stalls()}")
 
 
 if __name__ == "__main__":
@@ -543,6 +653,9 @@ if __name__ == "__main__":
     parser.add_argument("--no-streams", action="store_true", help="no event streams")
     parser.add_argument(
         "--idempotency-keys", action="store_true", help="send each POST with its own key"
+    )
+    parser.add_argument(
+        "--timeline", help="write each POST's latency and the machine's stalls to this file"
     )
     parser.add_argument("--server-pid", type=int, help="count this process tree's CPU time")
     parser.add_argument(
