@@ -32,12 +32,13 @@ With ``--server-pid`` (the service, or its supervisor: its children are counted 
 per answered request is shown as well. The target: POST p99 ≤ 50 ms at 500/s.
 
 **Stalls.** A p99 is made by the few moments when many requests wait at once. With
-``--timeline FILE`` every POST is written as a line ``request <s after t0> <latency ms>
-<client>``, and the machine's pressure stall information (Linux PSI, ``/proc/pressure``) every
-``PRESSURE_EVERY_S`` as ``pressure <s after t0> <io some ms> <io full ms> <cpu some ms>`` (the
-stall time each accrued since the last line). The report then counts the 100 ms windows with a
-request over 50 ms and the I/O and CPU stall time inside and outside them: a p99 made by the
-disk or by other tenants of the machine shows as stall time in those windows.
+``--timeline FILE`` the run's start is written as ``start <Unix time>``, every POST as
+``request <s after t0> <latency ms> <client>``, and the machine's pressure stall information
+(Linux PSI, ``/proc/pressure``) every ``PRESSURE_EVERY_S`` as ``pressure <s after t0> <io some
+ms> <io full ms> <cpu some ms>`` (the stall time each accrued since the last line). The report
+then counts the 100 ms windows with a request over 50 ms and the I/O and CPU stall time inside
+and outside them: a p99 made by the disk or by other tenants of the machine shows as stall time
+in those windows.
 """
 
 from __future__ import annotations
@@ -467,9 +468,12 @@ class Phase:
     server_cpu_s: float | None
     postgres_cpu_s: float | None
     pressure: list[tuple[float, float, float, float]] = field(default_factory=list)
+    t0_unix: float = 0.0
+    """The run's t0 as a Unix time, to line the timeline up with the service's log."""
 
     def write_timeline(self, path: Path) -> None:
         with path.open("w") as out:
+            out.write(f"start {self.t0_unix:.4f}\n")
             for k, outcome in enumerate(self.outcomes):
                 for t, ms in outcome.timeline:
                     out.write(f"request {t:.4f} {ms:.2f} {k}\n")
@@ -569,7 +573,8 @@ def run_phase(
     wall = max(end - t0, count / args.rate)
     server_cpu = _tree_cpu_s(args.server_pid) - server0 if server0 is not None else None
     pg_cpu = _postgres_cpu_s(args.postgres) - pg0 if pg0 is not None else None
-    return Phase(name, count, outcomes, wall, server_cpu, pg_cpu, sampler.samples)
+    t0_unix = time.time() - (time.monotonic() - t0)
+    return Phase(name, count, outcomes, wall, server_cpu, pg_cpu, sampler.samples, t0_unix)
 
 
 def report(args: argparse.Namespace, phases: list[Phase]) -> None:

@@ -175,11 +175,24 @@ class DayCache:
         return seen == len(self.requests)
 
 
-MAX_CACHED_DAYS = 16
-"""Days kept per worker process (each holds a matrix of its distinct points)."""
+MAX_CACHED_DAYS = 1024
+MAX_CACHED_CELLS = 32_000_000
+"""Days kept per worker process: at most this many, whose travel-time matrices (one cell per
+pair of a day's distinct points, 8 bytes each) hold at most this many cells together (256 MB);
+the least recently used go first. A day that is not kept is built again from scratch on its
+next answer (snapping, a matrix, every rider inserted), so the days a burst touches should all
+fit: a county's communities over the days ahead, each with its few hundred points."""
 
 # Per worker process, by community and day (see :func:`cache_key`); least recently used first.
 _days: dict[str, DayCache] = {}
+
+
+def _evict() -> None:
+    """Drop the least recently used days beyond :data:`MAX_CACHED_DAYS` and
+    :data:`MAX_CACHED_CELLS` (the newest is always kept)."""
+    cells = sum(d.matrix.size for d in _days.values())
+    while len(_days) > 1 and (len(_days) > MAX_CACHED_DAYS or cells > MAX_CACHED_CELLS):
+        cells -= _days.pop(next(iter(_days))).matrix.size
 
 
 def cache_key(community_id: uuid.UUID, day: date) -> str:
@@ -373,8 +386,7 @@ def answers_on(
     day.plan = plan
     if cache_as is not None:
         _days[cache_as] = day
-        while len(_days) > MAX_CACHED_DAYS:
-            del _days[next(iter(_days))]
+        _evict()
     return answers
 
 
