@@ -6,6 +6,7 @@ needs ``ST_AsText``/``ST_GeomFromText`` round trips and values are never formatt
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import re
 import socket
@@ -23,6 +24,14 @@ from maas.settings import Settings
 SRID_WGS84 = 4326
 
 SQL_GEOMETRY_TYPE_EXISTS = "SELECT to_regtype('public.geometry') IS NOT NULL"
+# What a new server backend and a new asyncpg connection do once, before their first request
+# rather than in it: load PostGIS (10-16 ms in the backend) and look up the service's enum types
+# (asyncpg's introspection, 8-11 ms).
+SQL_WARM_UP = """
+SELECT ST_Covers(ST_MakeEnvelope(0, 0, 1, 1, 4326), ST_SetSRID(ST_MakePoint(0.5, 0.5), 4326)),
+       NULL::ride_status, NULL::match_status, NULL::party_status, NULL::stop_kind,
+       NULL::meeting_point_kind, NULL::matching_run_status, NULL::webhook_delivery_status
+"""
 
 
 def redact_url(url: str) -> str:
@@ -52,6 +61,14 @@ async def init_connection(conn: asyncpg.Connection) -> None:
             format="binary",
             schema="public",
         )
+
+
+async def _init_pooled(conn: asyncpg.Connection) -> None:
+    """A pooled connection: the codec, and warmed up for the service's queries (skipped on a
+    database without the schema yet)."""
+    await init_connection(conn)
+    with contextlib.suppress(asyncpg.UndefinedObjectError, asyncpg.UndefinedFunctionError):
+        await conn.fetchval(SQL_WARM_UP)
 
 
 def _connection_error(settings: Settings, exc: BaseException) -> ConfigError:
@@ -144,7 +161,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             settings.database_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
-            init=init_connection,
+            init=_init_pooled,
             reset=_reset_connection,
             timeout=10,
             command_timeout=60,

@@ -23,6 +23,9 @@ def local_database_url(project_dir: Path = PROJECT_DIR) -> str:
     return ""
 
 
+DB_POOL_MIN = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service needs to know about its environment."""
@@ -34,7 +37,9 @@ class Settings:
     region: str = "herrenberg"
     demo_osm_path: Path = PROJECT_DIR / "data" / "demo" / "herrenberg.osm.pbf"
     snap_max_distance_m: float = 1000.0
-    db_pool_min: int = 1
+    db_pool_min: int = DB_POOL_MIN
+    """Connections each process opens at start and keeps (warmed up, see maas.db): a burst
+    after a quiet spell does not wait for new ones."""
     db_pool_max: int = 10
     worker_processes: int = 2
     shutdown_timeout_s: float = 30.0
@@ -122,6 +127,10 @@ class Settings:
                 kwargs[name] = _parse_float(var, env[var], flow, fhigh)
         if raw := env.get("MAAS_INSTANT_ANSWERS"):
             kwargs["instant_answers"] = _parse_bool("MAAS_INSTANT_ANSWERS", raw)
+        pool_max = kwargs.get("db_pool_max")
+        if "db_pool_min" not in kwargs and isinstance(pool_max, int):
+            # Only the maximum set: the default minimum gives way to it.
+            kwargs["db_pool_min"] = min(DB_POOL_MIN, pool_max)
         settings = cls(**kwargs)  # type: ignore[arg-type]
         if settings.db_pool_min > settings.db_pool_max:
             raise ConfigError("MAAS_DB_POOL_MIN must not exceed MAAS_DB_POOL_MAX")

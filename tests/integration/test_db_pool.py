@@ -70,3 +70,18 @@ async def test_an_open_transaction_is_rolled_back(one_connection_pool: asyncpg.P
     async with pool.acquire() as conn:
         assert not conn.is_in_transaction()
         assert await conn.fetchval("SELECT to_regclass('pg_temp.scratch')") is None
+
+
+async def test_the_warm_up_names_the_schemas_types(one_connection_pool: asyncpg.Pool) -> None:
+    """Every type and function the warm-up names exists: a renamed enum would fail it (and
+    leave every new connection cold)."""
+    async with one_connection_pool.acquire() as conn:
+        assert await conn.fetchval(db.SQL_WARM_UP) is True
+
+
+async def test_the_warm_up_gives_way_on_a_database_without_the_schema(settings: Settings) -> None:
+    """A pool opened before the migrations ran (or on a database without PostGIS) works."""
+    async with db.connection(settings) as conn:
+        await conn.execute("SET search_path = pg_catalog")  # no table, type or PostGIS here
+        await db._init_pooled(conn)
+        assert await conn.fetchval("SELECT 1") == 1

@@ -42,6 +42,13 @@ def test_bad_values_name_the_variable(var: str, value: str, message: str) -> Non
         Settings.from_env({"MAAS_DATABASE_URL": "postgresql://u@h/db", var: value})
 
 
+def test_a_small_pool_maximum_alone_lowers_the_default_minimum() -> None:
+    small = Settings.from_env({"MAAS_DATABASE_URL": "postgresql://u@h/db", "MAAS_DB_POOL_MAX": "2"})
+    assert (small.db_pool_min, small.db_pool_max) == (2, 2)
+    default = Settings.from_env({"MAAS_DATABASE_URL": "postgresql://u@h/db"})
+    assert (default.db_pool_min, default.db_pool_max) == (4, 10)
+
+
 def test_missing_database_url_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("maas.settings.local_database_url", lambda: "")
     with pytest.raises(ConfigError, match="MAAS_DATABASE_URL is not set"):
