@@ -410,6 +410,7 @@ def api_routes() -> list[ApiRoute]:
             params=events.STREAM_PARAMETERS,
             media_type="text/event-stream",
             response="event",
+            unavailable="Live events are not available yet (the service has just started); retry",
         ),
         ApiRoute(
             "POST",

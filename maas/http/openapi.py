@@ -124,9 +124,11 @@ class ApiRoute:
     """More OpenAPI parameter objects: path parameters that are not UUIDs (a path parameter
     given here replaces the default), and query or header parameters of this route alone."""
     idempotent: bool = False
+    """Whether the operation honours ``Idempotency-Key`` (retry-safe creation)."""
     needs_roads: bool = False
     """Whether the operation needs the road network or the imported region (503 until then)."""
-    """Whether the operation honours ``Idempotency-Key`` (retry-safe creation)."""
+    unavailable: str | None = None
+    """Why else the operation may answer 503 (documented with that text)."""
     location: str | None = None
     """The created resource's URL, e.g. ``/v1/people/{id}`` (``{id}`` is the answer's id); the
     answer then carries it as ``Location``."""
@@ -334,7 +336,9 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
                 if status in ("413", "415") and route.body is None:
                     continue
                 if status == "503" and not route.needs_roads:
-                    continue
+                    if route.unavailable is None:
+                        continue
+                    text = route.unavailable
                 responses[status] = {
                     "description": text,
                     "content": {"application/problem+json": {"schema": problem}},

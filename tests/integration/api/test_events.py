@@ -28,6 +28,7 @@ from support.webhook_receiver import Receiver
 
 from maas import appkeys, db
 from maas.app import api_routes, create_app
+from maas.http import events as http_events
 from maas.http.openapi import build_document
 from maas.notify import SIGNATURE_HEADER, EventHub, event_json, verify
 from maas.planning import fallback
@@ -791,6 +792,26 @@ async def test_the_stream_refuses_what_the_document_says(live: ApiClient, someon
         params = {"last_event_id": bad}
         r = await live.get("/v1/me/events", params=params, headers=someone.headers)
         assert r.status == 422, bad
+
+
+async def test_a_stream_opened_before_the_hub_is_ready_waits_then_gets_503(
+    live: ApiClient, someone: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after start the hub does not know where it stands yet: a stream waits a moment
+    for it, then is told to retry; once it is ready, streams open."""
+    hub = live.app[appkeys.EVENT_HUB]
+    assert isinstance(hub, EventHub)
+    monkeypatch.setattr(http_events, "HUB_READY_S", 0.2)
+    hub.ready.clear()
+    try:
+        r = await live.get("/v1/me/events", headers=someone.headers)
+        assert r.status == 503
+        assert r.content_type == "application/problem+json"
+        assert "retry" in (await r.json())["detail"]
+    finally:
+        hub.ready.set()
+    stream = await open_stream(live, someone)
+    stream.close()
 
 
 async def test_every_change_writes_a_documented_event(
