@@ -159,14 +159,13 @@ class EventHub:
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set when anyone follows or subscribes
-        self.position: events.Position | None = None
+        self.position: Position | None = None
         """Where the next poll reads on (None until the hub first connected): kept across
         reconnects, so that nothing committed meanwhile is missed."""
         self.ready = asyncio.Event()
         """Set once :attr:`position` is known (and then for good): streams follow only then."""
         self.connected = asyncio.Event()
         self.reconnects = 0
-        self.polls = 0
         self.closing = False
         self._clock: Callable[[], float] = time.monotonic  # the poll's time (tests replace it)
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -224,7 +223,7 @@ class EventHub:
 
     def dispatch(self, read: events.Committed) -> None:
         """Hand a batch's events to their persons' streams and wake who waits for one."""
-        mine: dict[uuid.UUID, list[events.Event]] = {}
+        mine: dict[uuid.UUID, list[Event]] = {}
         for event in read.events:
             if event.person_id in self._followers:
                 mine.setdefault(event.person_id, []).append(event)
@@ -256,7 +255,7 @@ class EventHub:
             delay_s = 0.1
             try:
                 if self.position is None:  # from what commits from now on
-                    self.position = events.Position(await events.horizon(conn), 0)
+                    self.position = Position(await events.horizon(conn), 0)
                     self.ready.set()
                 self._conn = conn
                 self.connected.set()
@@ -287,7 +286,6 @@ class EventHub:
             read = await asyncio.wait_for(
                 events.committed_events(conn, self.position, limit=POLL_BATCH, queued=True), 10.0
             )
-            self.polls += 1
             # No await between the two: a stream following now gets every later batch.
             self.position = read.position
             self.dispatch(read)
