@@ -58,10 +58,10 @@ SELECT id, person_id, community_id, depart_earliest, arrive_latest, status::text
        created_at
 FROM ride_request WHERE id = ANY($1::uuid[])
 """
-# Open requests of a community created after a time: not answered yet, so not in the day yet.
+# Open requests of communities created after a time: not answered yet, so not in the day yet.
 SQL_CREATED_LATER = """
-SELECT id FROM ride_request
-WHERE community_id = $1 AND status = 'open' AND created_at > $2
+SELECT id, community_id, created_at FROM ride_request
+WHERE community_id = ANY($1::uuid[]) AND status = 'open' AND created_at > $2
 """
 MAX_WAIT_S = 30.0
 """A request that has waited this long for its instant answer (the service is overloaded) gets
@@ -443,63 +443,102 @@ async def read_group(
     places: PlacesCache | None = None,
 ) -> PlanInput | None:
     """The plan input (read-only) of the day that open requests ``rows`` share (one
-    :func:`day_of`), or ``None`` if their community is gone; ``places`` keeps the requests'
-    candidate meeting points from one read to the next."""
-    from maas.planning.service import TIME_ZONE, read_input
-
-    row = rows[0]
-    community = await planning.community_params(conn, row["community_id"])
-    if community is None:
-        return None
-    now = now or _next_minute(datetime.now(UTC))
-    day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
-    start = datetime.combine(day, datetime.min.time(), ZoneInfo(TIME_ZONE))
-    end = max(start + timedelta(days=1), *(r["arrive_latest"] for r in rows))
-    view = MatchingRun(
-        id=uuid.uuid4(),
-        community_id=row["community_id"],
-        horizon_start=max(start, now),
-        horizon_end=end,
-        trigger="instant",
-        requested_by=None,
-        status="running",
-        started_at=now,
-        finished_at=None,
-        params_version=community.params_version,
-        params={},
-        requests_count=None,
-        occurrences_count=None,
-        served_count=None,
-        unserved_count=None,
-        matches_count=None,
-        objective=None,
-        solver_status=None,
-        timings={},
-        error=None,
-    )
-    params = params_from_settings(community.settings, time_limit_s=1.0)
-    inp = await read_input(
+    :func:`day_of`), or ``None`` if their community is gone (see :func:`read_groups`)."""
+    (inp,) = await read_groups(
         conn,
-        view,
-        params,
+        [rows],
         network_path=network_path,
         snap_max_distance_m=snap_max_distance_m,
         now=now,
-        cleanup=False,
         places=places,
     )
-    # Requests posted after these are answered after them, each into the plan as the earlier
-    # ones left it: until then they are not part of the day (as if answered one by one).
-    answering = {r["id"] for r in rows}
-    later = {
-        r["id"]
-        for r in await conn.fetch(
-            SQL_CREATED_LATER, row["community_id"], max(r["created_at"] for r in rows)
-        )
-    } - answering
-    if later:
-        inp = dataclasses.replace(inp, requests=tuple(q for q in inp.requests if q.id not in later))
     return inp
+
+
+async def read_groups(
+    conn: asyncpg.Connection,
+    groups: Sequence[Sequence[asyncpg.Record]],
+    *,
+    network_path: Any,
+    snap_max_distance_m: float,
+    now: datetime | None = None,
+    places: PlacesCache | None = None,
+) -> list[PlanInput | None]:
+    """The plan inputs (read-only) of several days, one per group of open requests that share
+    a day (one :func:`day_of`), in order; ``None`` for a group whose community is gone.
+    The days are read together (a few queries, not a few per day); ``places`` keeps the
+    requests' candidate meeting points from one read to the next."""
+    from maas.planning.service import TIME_ZONE, read_inputs
+
+    cids = sorted({rows[0]["community_id"] for rows in groups})
+    communities = await planning.communities_params(conn, cids)
+    now = now or _next_minute(datetime.now(UTC))
+    views = []
+    for rows in groups:
+        row = rows[0]
+        community = communities.get(row["community_id"])
+        if community is None:
+            continue
+        day = row["depart_earliest"].astimezone(ZoneInfo(TIME_ZONE)).date()
+        start = datetime.combine(day, datetime.min.time(), ZoneInfo(TIME_ZONE))
+        end = max(start + timedelta(days=1), *(r["arrive_latest"] for r in rows))
+        view = MatchingRun(
+            id=uuid.uuid4(),
+            community_id=row["community_id"],
+            horizon_start=max(start, now),
+            horizon_end=end,
+            trigger="instant",
+            requested_by=None,
+            status="running",
+            started_at=now,
+            finished_at=None,
+            params_version=community.params_version,
+            params={},
+            requests_count=None,
+            occurrences_count=None,
+            served_count=None,
+            unserved_count=None,
+            matches_count=None,
+            objective=None,
+            solver_status=None,
+            timings={},
+            error=None,
+        )
+        views.append((view, params_from_settings(community.settings, time_limit_s=1.0)))
+    read = iter(
+        await read_inputs(
+            conn,
+            views,
+            network_path=network_path,
+            snap_max_distance_m=snap_max_distance_m,
+            now=now,
+            places=places,
+        )
+    )
+    # Requests posted after a group's are answered after them, each into the plan as the
+    # earlier ones left it: until then they are not part of the day (as if answered one by
+    # one).
+    since = min((max(r["created_at"] for r in rows) for rows in groups), default=now)
+    later: dict[uuid.UUID, list[asyncpg.Record]] = {}
+    for r in await conn.fetch(SQL_CREATED_LATER, cids, since):
+        later.setdefault(r["community_id"], []).append(r)
+    out: list[PlanInput | None] = []
+    for rows in groups:
+        if rows[0]["community_id"] not in communities:
+            out.append(None)
+            continue
+        inp = next(read)
+        last = max(r["created_at"] for r in rows)
+        answering = {r["id"] for r in rows}
+        skip = {
+            r["id"] for r in later.get(rows[0]["community_id"], []) if r["created_at"] > last
+        } - answering
+        if skip:
+            inp = dataclasses.replace(
+                inp, requests=tuple(q for q in inp.requests if q.id not in skip)
+            )
+        out.append(inp)
+    return out
 
 
 def _next_minute(at: datetime) -> datetime:
@@ -542,11 +581,11 @@ def too_late(created_at: datetime, now: datetime) -> bool:
 class InstantAnswers:
     """Answers the new requests from the outbox (``request.created``), in the worker pool.
 
-    Whatever arrived since the last pass is answered together: one read of each day it
-    touches and one worker call per day, in which the requests are inserted one after the
-    other in the order they were created, and one transaction for their events. Under load
-    the passes grow instead of the queue, so a burst costs one read of the day per pass,
-    not one per request."""
+    Whatever arrived since the last pass is answered together: one read of the days it
+    touches (a few queries for all of them) and one worker call per day, in which the
+    requests are inserted one after the other in the order they were created, and one
+    transaction for their events. Under load the passes grow instead of the queue, so a
+    burst costs one read per pass, not one per request or per day."""
 
     def __init__(
         self,
@@ -640,24 +679,36 @@ class InstantAnswers:
             row = found.get(request_id)
             if row is not None and row["status"] == "open":
                 days.setdefault(day_of(row), []).append(row)
+        if not days:
+            return {}
+        try:
+            async with self.pool.acquire() as conn:
+                inputs = await read_groups(
+                    conn,
+                    list(days.values()),
+                    network_path=self.network.path,
+                    snap_max_distance_m=self.snap_max_distance_m,
+                    places=self.places,
+                )
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+            log.warning("instant answers: %s", error)
+            return {}
         answered: dict[uuid.UUID, Answer] = {}
-        for part in await asyncio.gather(*(self._answer_day(k, v) for k, v in days.items())):
+        for part in await asyncio.gather(
+            *(
+                self._answer_day(key, rows, inp)
+                for (key, rows), inp in zip(days.items(), inputs, strict=True)
+                if inp is not None
+            )
+        ):
             answered.update(part)
         return answered
 
-    async def _answer_day(self, key: str, rows: list[asyncpg.Record]) -> dict[uuid.UUID, Answer]:
+    async def _answer_day(
+        self, key: str, rows: list[asyncpg.Record], inp: PlanInput
+    ) -> dict[uuid.UUID, Answer]:
         async with self._slots:
             try:
-                async with self.pool.acquire() as conn:
-                    inp = await read_group(
-                        conn,
-                        rows,
-                        network_path=self.network.path,
-                        snap_max_distance_m=self.snap_max_distance_m,
-                        places=self.places,
-                    )
-                if inp is None:
-                    return {}
                 ids = [r["id"] for r in rows]
                 executor = self.executor_of()
                 if executor is None:

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -439,30 +439,104 @@ async def read_input(
     """Everything the worker needs, as plain data (see the module docstring). Without
     ``cleanup`` nothing is locked or written (a read-only view for instant answers);
     ``places`` keeps the requests' candidate meeting points between reads."""
-    cid = run.community_id
-    now = now or datetime.now(UTC)
-    lower = max(run.horizon_start, now).replace(microsecond=0)
-    end = run.horizon_end
     if cleanup:
-        await _end_cancelled(conn, cid)
-    offers = await planning.offers_in(conn, cid, lower, end)
-    requests = await planning.open_requests(conn, cid, lower, end)
+        await _end_cancelled(conn, run.community_id)
+    (inp,) = await read_inputs(
+        conn,
+        [(run, params)],
+        network_path=network_path,
+        snap_max_distance_m=snap_max_distance_m,
+        now=now,
+        places=places,
+    )
+    return inp
+
+
+async def read_inputs(
+    conn: asyncpg.Connection,
+    views: Sequence[tuple[MatchingRun, MatchingParams]],
+    *,
+    network_path: Any,
+    snap_max_distance_m: float,
+    now: datetime | None = None,
+    places: PlacesCache | None = None,
+) -> list[PlanInput]:
+    """The plan inputs of several runs' horizons (read-only, see :func:`read_input`), one per
+    view, in order: each kind of row is read for all of them in one query."""
+    now = now or datetime.now(UTC)
+    horizons = [
+        (run.community_id, max(run.horizon_start, now).replace(microsecond=0), run.horizon_end)
+        for run, _ in views
+    ]
+    offers = await planning.offers_in_horizons(conn, horizons)
+    requests = await planning.open_requests_in_horizons(conn, horizons)
+    held = await planning.held_stops_in_horizons(conn, horizons)
+    cids = sorted({h[0] for h in horizons})
+    communities = await planning.communities_params(conn, cids)
+    excluded = await planning.exclusions(conn, cids)
+    drivers = {o.person_id for day in offers for o in day}
+    first = min((h[1] for h in horizons), default=now).date() - timedelta(days=7)
+    last = max((h[2] for h in horizons), default=now).date()
+    by_day = await volunteer_store.rides_by_day(conn, sorted(drivers), first, last)
+    # The candidates of the requests of every view together (a request in two views once),
+    # by the walking limit they were found for.
+    near: dict[int, dict[tuple[uuid.UUID, str], list[Place]]] = {}
+    for walk in sorted({params.max_walk_m for _, params in views}):
+        ids = dict.fromkeys(
+            r.id
+            for (_, params), day in zip(views, requests, strict=True)
+            if params.max_walk_m == walk
+            for r in day
+        )
+        near[walk] = await candidate_places(conn, list(ids), max_walk_m=walk, cache=places)
+    out = []
+    for k, ((_, params), (cid, lower, end)) in enumerate(zip(views, horizons, strict=True)):
+        community = communities.get(cid)
+        given = volunteer_store.per_week(by_day, lower.date() - timedelta(days=7), end.date())
+        out.append(
+            _assemble(
+                lower,
+                end,
+                params,
+                community.settings if community else {},
+                offers=offers[k],
+                requests=requests[k],
+                held=held[k],
+                given=given,
+                exclusions=excluded.get(cid, []),
+                near=near[params.max_walk_m],
+                network_path=network_path,
+                snap_max_distance_m=snap_max_distance_m,
+            )
+        )
+    return out
+
+
+def _assemble(
+    lower: datetime,
+    end: datetime,
+    params: MatchingParams,
+    settings: dict[str, Any],
+    *,
+    offers: Sequence[planning.OfferRow],
+    requests: Sequence[planning.RequestRow],
+    held: Sequence[planning.HeldStop],
+    given: dict[tuple[uuid.UUID, tuple[int, int]], int],
+    exclusions: Sequence[tuple[uuid.UUID, date, uuid.UUID]],
+    near: dict[tuple[uuid.UUID, str], list[Place]],
+    network_path: Any,
+    snap_max_distance_m: float,
+) -> PlanInput:
+    """One horizon's plan input from its rows (pure)."""
     # Fair load (maas.domain.volunteers): quiet hours and rides per week, as hard limits;
     # the same weekly counts feed the fairness weight (OccurrenceIn.rides_before).
-    community = await planning.community_params(conn, cid)
-    limits = community_params.effective(community.settings if community else {})
+    limits = community_params.effective(settings)
     quiet = community_params.quiet_hours(limits)
     week_limit = int(limits["volunteer_max_rides_per_week"])
-    given = await volunteer_store.rides_given(
-        conn, [o.person_id for o in offers], lower.date() - timedelta(days=7), end.date()
-    )
     offered: dict[tuple[uuid.UUID, tuple[int, int]], int] = {}
-    held = await planning.held_stops(conn, cid, lower, end)
     excluded: dict[uuid.UUID, set[str]] = {}
-    for offer_id, day, request_id in await planning.exclusions(conn, cid):
+    for offer_id, day, request_id in exclusions:
         excluded.setdefault(request_id, set()).add(occurrence_key(offer_id, day))
-    ids = [r.id for r in requests]
-    near = await candidate_places(conn, ids, max_walk_m=params.max_walk_m, cache=places)
 
     def secs(at: datetime) -> int:
         return int((at - lower).total_seconds())

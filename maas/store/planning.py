@@ -39,7 +39,7 @@ SQL_COMMUNITY = """
 SELECT c.id, c.region, COALESCE(v.params, '{}'::jsonb) AS settings, c.params_version
 FROM community c
 LEFT JOIN community_params_version v ON v.community_id = c.id AND v.version = c.params_version
-WHERE c.id = $1
+WHERE c.id = ANY($1::uuid[])
 """
 SQL_LAST_RUN = """
 SELECT started_at, status = 'failed' AS failed FROM matching_run WHERE community_id = $1
@@ -116,57 +116,68 @@ RETURNING r.match_id, r.request_id
 # The planning reads take points as their coordinates (ST_X, ST_Y: the stored doubles): a
 # run or an instant-answer pass reads the whole day, and decoding each geometry in Python
 # took most of a pass.
+# A run reads one horizon; an instant-answer pass reads many at once (one per community day it
+# answers): the planning reads take parallel arrays of horizons (community, start, end) and
+# tag each row with its horizon's index k (1-based), so a pass costs a few queries, not a few
+# per day.
 SQL_OFFERS = """
-SELECT id, person_id, ST_X(origin) AS origin_lon, ST_Y(origin) AS origin_lat,
-       ST_X(destination) AS destination_lon, ST_Y(destination) AS destination_lat,
-       depart_earliest, depart_latest, weekdays, local_depart_earliest, local_depart_latest,
-       valid_from, valid_until, exception_dates,
-       time_zone, seats, max_detour_min, max_detour_pct, wheelchair, child_seat, luggage
-FROM ride_offer
-WHERE community_id = $1 AND status = 'open'
-  AND ((weekdays IS NULL AND depart_latest >= $2 AND depart_earliest < $3)
-       OR (weekdays IS NOT NULL
-           AND valid_from <= ($3 AT TIME ZONE time_zone)::date
-           AND (valid_until IS NULL OR valid_until >= ($2 AT TIME ZONE time_zone)::date - 1)))
-ORDER BY created_at, id
+SELECT h.k, o.id, o.person_id, ST_X(o.origin) AS origin_lon, ST_Y(o.origin) AS origin_lat,
+       ST_X(o.destination) AS destination_lon, ST_Y(o.destination) AS destination_lat,
+       o.depart_earliest, o.depart_latest, o.weekdays, o.local_depart_earliest,
+       o.local_depart_latest, o.valid_from, o.valid_until, o.exception_dates, o.time_zone,
+       o.seats, o.max_detour_min, o.max_detour_pct, o.wheelchair, o.child_seat, o.luggage
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[])
+     WITH ORDINALITY AS h(community_id, lo, hi, k)
+JOIN ride_offer o ON o.community_id = h.community_id
+WHERE o.status = 'open'
+  AND ((o.weekdays IS NULL AND o.depart_latest >= h.lo AND o.depart_earliest < h.hi)
+       OR (o.weekdays IS NOT NULL
+           AND o.valid_from <= (h.hi AT TIME ZONE o.time_zone)::date
+           AND (o.valid_until IS NULL
+                OR o.valid_until >= (h.lo AT TIME ZONE o.time_zone)::date - 1)))
+ORDER BY h.k, o.created_at, o.id
 """
 # Open requests of the horizon that no kept match holds (proposals are replaced, so a rider
 # in a 'proposed' match is open for this run).
 SQL_OPEN_REQUESTS = """
-SELECT q.id, q.person_id, ST_X(q.origin) AS origin_lon, ST_Y(q.origin) AS origin_lat,
+SELECT h.k, q.id, q.person_id, ST_X(q.origin) AS origin_lon, ST_Y(q.origin) AS origin_lat,
        ST_X(q.destination) AS destination_lon, ST_Y(q.destination) AS destination_lat,
        q.origin_meeting_point_id,
        q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
-       q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m
-FROM ride_request q
-WHERE q.community_id = $1 AND q.status = 'open'
-  AND q.depart_earliest < $3 AND q.arrive_latest > $2
+       q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
+       q.created_at
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[])
+     WITH ORDINALITY AS h(community_id, lo, hi, k)
+JOIN ride_request q ON q.community_id = h.community_id
+WHERE q.status = 'open' AND q.depart_earliest < h.hi AND q.arrive_latest > h.lo
   AND NOT EXISTS (
       SELECT 1 FROM match_rider r JOIN match m ON m.id = r.match_id
       WHERE r.request_id = q.id AND r.status IN ('pending', 'accepted')
         AND m.status IN ('accepted', 'confirmed', 'completed', 'no_show'))
-ORDER BY q.created_at, q.id
+ORDER BY h.k, q.created_at, q.id
 """
 # Riders held by kept matches, with their planned stops.
 SQL_HELD_STOPS = """
-SELECT m.id AS match_id, m.offer_id, m.occurrence_date, r.request_id, q.person_id,
+SELECT h.k, m.id AS match_id, m.offer_id, m.occurrence_date, r.request_id, q.person_id,
        q.passengers, q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in,
        q.depart_earliest, q.arrive_latest, s.kind, ST_X(s.position) AS lon,
        ST_Y(s.position) AS lat, s.planned_at, s.meeting_point_id
-FROM match m
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[])
+     WITH ORDINALITY AS h(community_id, lo, hi, k)
+JOIN match m ON m.community_id = h.community_id
 JOIN match_rider r ON r.match_id = m.id
 JOIN ride_request q ON q.id = r.request_id
 JOIN match_stop s ON s.match_id = m.id AND s.request_id = r.request_id
-WHERE m.community_id = $1 AND m.status IN ('accepted', 'confirmed')
+WHERE m.status IN ('accepted', 'confirmed')
   AND r.status IN ('pending', 'accepted')
-  AND m.departure_at >= $2::timestamptz - interval '1 day' AND m.departure_at < $3
-ORDER BY m.id, r.request_id, s.seq
+  AND m.departure_at >= h.lo - interval '1 day' AND m.departure_at < h.hi
+ORDER BY h.k, m.id, r.request_id, s.seq
 """
 # Pairs that must not meet again: a rider who left a driver occurrence, or whose driver did.
 SQL_EXCLUSIONS = """
-SELECT m.offer_id, m.occurrence_date, r.request_id
+SELECT m.community_id, m.offer_id, m.occurrence_date, r.request_id
 FROM match m JOIN match_rider r ON r.match_id = m.id
-WHERE m.community_id = $1
+WHERE m.community_id = ANY($1::uuid[])
   AND (r.status IN ('declined', 'cancelled') OR m.driver_status IN ('declined', 'cancelled'))
 """
 # The nearest meeting points (at most $4) within each request's walking limit of one end
@@ -379,12 +390,21 @@ async def changes_since(conn: asyncpg.Connection, community_id: uuid.UUID, since
 async def community_params(
     conn: asyncpg.Connection, community_id: uuid.UUID
 ) -> CommunityParams | None:
-    row = await conn.fetchrow(SQL_COMMUNITY, community_id)
-    if row is None:
-        return None
-    return CommunityParams(
-        row["id"], row["region"], from_json(row["settings"]), row["params_version"]
-    )
+    return (await communities_params(conn, [community_id])).get(community_id)
+
+
+async def communities_params(
+    conn: asyncpg.Connection, community_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CommunityParams]:
+    """The communities' current parameters, by id (communities that do not exist are left
+    out)."""
+    rows = await conn.fetch(SQL_COMMUNITY, list(community_ids))
+    return {
+        r["id"]: CommunityParams(
+            r["id"], r["region"], from_json(r["settings"]), r["params_version"]
+        )
+        for r in rows
+    }
 
 
 async def region_communities(conn: asyncpg.Connection, region: str) -> list[uuid.UUID]:
@@ -509,6 +529,7 @@ class RequestRow:
     needs: frozenset[str]
     needs_help: bool
     max_walk_m: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,87 +567,130 @@ def _needs(row: asyncpg.Record) -> frozenset[str]:
     return frozenset(out)
 
 
+Horizon = tuple[uuid.UUID, datetime, datetime]
+"""A community and a time span (start, end) to read the planning input of."""
+
+
+async def _by_horizon(
+    conn: asyncpg.Connection, sql: str, horizons: Sequence[Horizon]
+) -> list[list[asyncpg.Record]]:
+    """The rows of ``sql`` (tagged ``k``, see :data:`SQL_OFFERS`) per horizon, in order."""
+    out: list[list[asyncpg.Record]] = [[] for _ in horizons]
+    if horizons:
+        rows = await conn.fetch(
+            sql, [h[0] for h in horizons], [h[1] for h in horizons], [h[2] for h in horizons]
+        )
+        for r in rows:
+            out[r["k"] - 1].append(r)
+    return out
+
+
+def _offer(r: asyncpg.Record) -> OfferRow:
+    return OfferRow(
+        id=r["id"],
+        person_id=r["person_id"],
+        origin=Point(r["origin_lon"], r["origin_lat"]),
+        destination=Point(r["destination_lon"], r["destination_lat"]),
+        depart_earliest=r["depart_earliest"],
+        depart_latest=r["depart_latest"],
+        weekdays=None if r["weekdays"] is None else tuple(r["weekdays"]),
+        local_depart_earliest=r["local_depart_earliest"],
+        local_depart_latest=r["local_depart_latest"],
+        valid_from=r["valid_from"],
+        valid_until=r["valid_until"],
+        exception_dates=tuple(r["exception_dates"] or ()),
+        time_zone=r["time_zone"],
+        seats=r["seats"],
+        max_detour_min=r["max_detour_min"],
+        max_detour_pct=r["max_detour_pct"],
+        features=frozenset(name for name in ("wheelchair", "child_seat", "luggage") if r[name]),
+    )
+
+
+def _request(r: asyncpg.Record) -> RequestRow:
+    return RequestRow(
+        id=r["id"],
+        person_id=r["person_id"],
+        origin=Point(r["origin_lon"], r["origin_lat"]),
+        destination=Point(r["destination_lon"], r["destination_lat"]),
+        origin_meeting_point_id=r["origin_meeting_point_id"],
+        destination_meeting_point_id=r["destination_meeting_point_id"],
+        depart_earliest=r["depart_earliest"],
+        arrive_latest=r["arrive_latest"],
+        passengers=r["passengers"],
+        needs=_needs(r),
+        needs_help=r["needs_help_getting_in"],
+        max_walk_m=r["max_walk_m"],
+        created_at=r["created_at"],
+    )
+
+
+def _held_stop(r: asyncpg.Record) -> HeldStop:
+    return HeldStop(
+        match_id=r["match_id"],
+        offer_id=r["offer_id"],
+        occurrence_date=r["occurrence_date"],
+        request_id=r["request_id"],
+        person_id=r["person_id"],
+        passengers=r["passengers"],
+        needs=_needs(r),
+        needs_help=r["needs_help_getting_in"],
+        depart_earliest=r["depart_earliest"],
+        arrive_latest=r["arrive_latest"],
+        kind=r["kind"],
+        position=Point(r["lon"], r["lat"]),
+        planned_at=r["planned_at"],
+        meeting_point_id=r["meeting_point_id"],
+    )
+
+
 async def offers_in(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[OfferRow]:
-    rows = await conn.fetch(SQL_OFFERS, community_id, start, end)
-    return [
-        OfferRow(
-            id=r["id"],
-            person_id=r["person_id"],
-            origin=Point(r["origin_lon"], r["origin_lat"]),
-            destination=Point(r["destination_lon"], r["destination_lat"]),
-            depart_earliest=r["depart_earliest"],
-            depart_latest=r["depart_latest"],
-            weekdays=None if r["weekdays"] is None else tuple(r["weekdays"]),
-            local_depart_earliest=r["local_depart_earliest"],
-            local_depart_latest=r["local_depart_latest"],
-            valid_from=r["valid_from"],
-            valid_until=r["valid_until"],
-            exception_dates=tuple(r["exception_dates"] or ()),
-            time_zone=r["time_zone"],
-            seats=r["seats"],
-            max_detour_min=r["max_detour_min"],
-            max_detour_pct=r["max_detour_pct"],
-            features=frozenset(name for name in ("wheelchair", "child_seat", "luggage") if r[name]),
-        )
-        for r in rows
-    ]
+    return (await offers_in_horizons(conn, [(community_id, start, end)]))[0]
+
+
+async def offers_in_horizons(
+    conn: asyncpg.Connection, horizons: Sequence[Horizon]
+) -> list[list[OfferRow]]:
+    """The open offers with a trip in each horizon, per horizon."""
+    return [[_offer(r) for r in rows] for rows in await _by_horizon(conn, SQL_OFFERS, horizons)]
 
 
 async def open_requests(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[RequestRow]:
-    rows = await conn.fetch(SQL_OPEN_REQUESTS, community_id, start, end)
+    return (await open_requests_in_horizons(conn, [(community_id, start, end)]))[0]
+
+
+async def open_requests_in_horizons(
+    conn: asyncpg.Connection, horizons: Sequence[Horizon]
+) -> list[list[RequestRow]]:
+    """The open requests no kept match holds in each horizon, per horizon."""
     return [
-        RequestRow(
-            id=r["id"],
-            person_id=r["person_id"],
-            origin=Point(r["origin_lon"], r["origin_lat"]),
-            destination=Point(r["destination_lon"], r["destination_lat"]),
-            origin_meeting_point_id=r["origin_meeting_point_id"],
-            destination_meeting_point_id=r["destination_meeting_point_id"],
-            depart_earliest=r["depart_earliest"],
-            arrive_latest=r["arrive_latest"],
-            passengers=r["passengers"],
-            needs=_needs(r),
-            needs_help=r["needs_help_getting_in"],
-            max_walk_m=r["max_walk_m"],
-        )
-        for r in rows
+        [_request(r) for r in rows] for rows in await _by_horizon(conn, SQL_OPEN_REQUESTS, horizons)
     ]
 
 
-async def held_stops(
-    conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
-) -> list[HeldStop]:
-    rows = await conn.fetch(SQL_HELD_STOPS, community_id, start, end)
+async def held_stops_in_horizons(
+    conn: asyncpg.Connection, horizons: Sequence[Horizon]
+) -> list[list[HeldStop]]:
+    """The planned stops of the riders kept matches hold in each horizon, per horizon."""
     return [
-        HeldStop(
-            match_id=r["match_id"],
-            offer_id=r["offer_id"],
-            occurrence_date=r["occurrence_date"],
-            request_id=r["request_id"],
-            person_id=r["person_id"],
-            passengers=r["passengers"],
-            needs=_needs(r),
-            needs_help=r["needs_help_getting_in"],
-            depart_earliest=r["depart_earliest"],
-            arrive_latest=r["arrive_latest"],
-            kind=r["kind"],
-            position=Point(r["lon"], r["lat"]),
-            planned_at=r["planned_at"],
-            meeting_point_id=r["meeting_point_id"],
-        )
-        for r in rows
+        [_held_stop(r) for r in rows] for rows in await _by_horizon(conn, SQL_HELD_STOPS, horizons)
     ]
 
 
 async def exclusions(
-    conn: asyncpg.Connection, community_id: uuid.UUID
-) -> list[tuple[uuid.UUID, date, uuid.UUID]]:
-    rows = await conn.fetch(SQL_EXCLUSIONS, community_id)
-    return [(r["offer_id"], r["occurrence_date"], r["request_id"]) for r in rows]
+    conn: asyncpg.Connection, community_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, date, uuid.UUID]]]:
+    """The (offer, day, request) pairs that must not meet again, by community."""
+    out: dict[uuid.UUID, list[tuple[uuid.UUID, date, uuid.UUID]]] = {}
+    for r in await conn.fetch(SQL_EXCLUSIONS, sorted(set(community_ids))):
+        out.setdefault(r["community_id"], []).append(
+            (r["offer_id"], r["occurrence_date"], r["request_id"])
+        )
+    return out
 
 
 async def meeting_points_near(

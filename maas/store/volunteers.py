@@ -24,8 +24,25 @@ async def rides_given(
     conn: asyncpg.Connection, person_ids: Sequence[uuid.UUID], first: date, last: date
 ) -> dict[tuple[uuid.UUID, tuple[int, int]], int]:
     """Rides (live or completed matches) per (driver, ISO week) between two dates."""
+    return per_week(await rides_by_day(conn, person_ids, first, last), first, last)
+
+
+async def rides_by_day(
+    conn: asyncpg.Connection, person_ids: Sequence[uuid.UUID], first: date, last: date
+) -> dict[tuple[uuid.UUID, date], int]:
+    """Rides (live or completed matches) per (driver, day) between two dates."""
+    rows = await conn.fetch(SQL_RIDES_GIVEN, sorted(set(person_ids)), first, last)
+    return {(r["person_id"], r["occurrence_date"]): r["rides"] for r in rows}
+
+
+def per_week(
+    by_day: dict[tuple[uuid.UUID, date], int], first: date, last: date
+) -> dict[tuple[uuid.UUID, tuple[int, int]], int]:
+    """The rides of ``by_day`` (see :func:`rides_by_day`) between two dates, per (driver, ISO
+    week): one read of a wide span serves several narrower ones."""
     out: dict[tuple[uuid.UUID, tuple[int, int]], int] = {}
-    for r in await conn.fetch(SQL_RIDES_GIVEN, sorted(set(person_ids)), first, last):
-        key = (r["person_id"], iso_week(r["occurrence_date"]))
-        out[key] = out.get(key, 0) + r["rides"]
+    for (person_id, day), rides in by_day.items():
+        if first <= day <= last:
+            key = (person_id, iso_week(day))
+            out[key] = out.get(key, 0) + rides
     return out

@@ -6,8 +6,11 @@ import asyncio
 import dataclasses
 import functools
 import json
+import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
@@ -21,10 +24,13 @@ from support.matching_world import (
     NAGOLD,
     NUFRINGEN,
     World,
+    new_world,
     tomorrow_at,
 )
 
 import matching
+from maas.domain.models import Point
+from maas.domain.recurrence import WeeklyRule
 from maas.planning import instant, worker
 from maas.planning.plan import PlanInput, build_problem
 from maas.roads import RoadNetwork
@@ -395,3 +401,70 @@ async def test_a_request_posted_before_the_pass_reads_waits_for_its_turn(
     assert second.cache_hit
     assert not second.likely
     assert second.riders_in_plan == 1
+
+
+async def test_days_read_together_are_the_days_read_alone_in_a_few_queries(
+    world: World,
+    conn: asyncpg.Connection,
+    network: RoadNetwork,
+    matching_settings: Settings,
+) -> None:
+    """A pass reads every day it answers at once: each day's input is the one it would get
+    alone (offers, weekly trips, meeting points within the community's walk, the requests
+    posted after the answered ones left out), and more days cost no more queries."""
+    other = await new_world(conn, max_walk_m=20)
+    t = tomorrow_at(7, 30)
+    later = t + timedelta(days=1)
+    days = [d.astimezone(ZoneInfo("Europe/Berlin")) for d in (t, later)]
+    weekly = WeeklyRule(
+        weekdays=tuple(sorted(d.isoweekday() for d in days)),
+        local_depart_earliest=time(7, 30),
+        local_depart_latest=time(7, 45),
+        valid_from=days[0].date() - timedelta(days=7),
+    )
+    await world.offer(await world.person("Weekly"), GAERTRINGEN, HERRENBERG, weekly=weekly)
+    await world.offer(await world.person("Once"), NUFRINGEN, HERRENBERG, later)
+    # 44 to 66 m from the riders' homes (a spot no other test uses): within the first
+    # community's walk, not the other's.
+    bank = Point(NUFRINGEN.lon + 0.0006 + random.random() * 0.0003, NUFRINGEN.lat)
+    await world.meeting_point("Bank", bank)
+    await other.offer(await other.person("Other"), GAERTRINGEN, HERRENBERG, t)
+    groups = []
+    for w, at in ((world, t), (world, later), (other, t)):
+        first = await w.request(await w.person("A"), NUFRINGEN, HERRENBERG, at)
+        second = await w.request(await w.person("B"), NUFRINGEN, HERRENBERG, at)
+        await w.request(await w.person("After"), NUFRINGEN, HERRENBERG, at)
+        groups.append(list(await conn.fetch(instant.SQL_REQUESTS, [first, second])))
+    read: dict[str, Any] = {
+        "network_path": network.path,
+        "snap_max_distance_m": matching_settings.snap_max_distance_m,
+        "now": instant._next_minute(datetime.now(UTC)),
+    }
+    queries: list[str] = []
+
+    def logged(record: Any) -> None:
+        queries.append(record.query)
+
+    await instant.read_groups(conn, groups, **read)  # asyncpg learns the types first
+    conn.add_query_logger(logged)
+    alone = [await instant.read_group(conn, rows, **read) for rows in groups]
+    await asyncio.sleep(0)  # asyncpg tells its query loggers soon after, not at once
+    one_day = len(queries) / len(groups)
+    queries.clear()
+    together = await instant.read_groups(conn, groups, **read)
+    await asyncio.sleep(0)
+    conn.remove_query_logger(logged)
+    assert together == alone
+    # One day's queries for the three days, and the meeting points near the requests looked
+    # up once more for the other walking limit (both ends).
+    assert len(queries) == one_day + 2
+    found = [inp for inp in together if inp is not None]
+    assert len(found) == 3
+    for inp, rows in zip(found, groups, strict=True):
+        # The two answered requests are in their day, the one posted after them is not.
+        assert {r.id for r in inp.requests} == {r["id"] for r in rows}
+    # The weekly offer runs on both days of the first community.
+    assert [len(inp.occurrences) for inp in found] == [1, 2, 1]
+    for inp, reached in zip(found, (True, True, False), strict=True):
+        for r in inp.requests:
+            assert ((bank.lon, bank.lat) in {(p.lon, p.lat) for p in r.pickups}) is reached
