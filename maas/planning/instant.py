@@ -38,7 +38,7 @@ import matching
 from maas.planning import worker
 from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, Place, PlanInput, RequestIn, build_problem
-from maas.planning.service import PlacesCache
+from maas.planning.service import PlacesCache, RequestsMemo
 from maas.roads.network import RoadNetwork, Snap, to_int_seconds
 from maas.store import events, planning
 from maas.store.planning import MatchingRun
@@ -168,7 +168,7 @@ class DayCache:
             if cached is None:
                 if r.held_on is not None:
                     return False
-            elif cached != r:
+            elif cached is not r and cached != r:
                 return False
             else:
                 seen += 1
@@ -463,11 +463,13 @@ async def read_groups(
     snap_max_distance_m: float,
     now: datetime | None = None,
     places: PlacesCache | None = None,
+    memo: RequestsMemo | None = None,
 ) -> list[PlanInput | None]:
     """The plan inputs (read-only) of several days, one per group of open requests that share
     a day (one :func:`day_of`), in order; ``None`` for a group whose community is gone.
     The days are read together (a few queries, not a few per day); ``places`` keeps the
-    requests' candidate meeting points from one read to the next."""
+    requests' candidate meeting points from one read to the next, ``memo`` their rows and
+    riders (see :func:`maas.planning.service.read_inputs`)."""
     from maas.planning.service import TIME_ZONE, read_inputs
 
     cids = sorted({rows[0]["community_id"] for rows in groups})
@@ -513,6 +515,7 @@ async def read_groups(
             snap_max_distance_m=snap_max_distance_m,
             now=now,
             places=places,
+            memo=memo,
         )
     )
     # Requests posted after a group's are answered after them, each into the plan as the
@@ -605,6 +608,7 @@ class InstantAnswers:
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self.places = PlacesCache()
+        self.memo = RequestsMemo()
         self.skipped = 0
         """Requests that got no instant answer because it would have come too late."""
 
@@ -689,6 +693,7 @@ class InstantAnswers:
                     network_path=self.network.path,
                     snap_max_distance_m=self.snap_max_distance_m,
                     places=self.places,
+                    memo=self.memo,
                 )
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
             log.warning("instant answers: %s", error)

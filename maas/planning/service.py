@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -386,6 +387,53 @@ class PlacesCache:
     """Beyond this many entries the cache starts over (old days' requests go with it)."""
 
 
+NOWHERE: tuple[Place, ...] = ()
+"""No candidate meeting points (one object, so that a kept rider can tell it is unchanged)."""
+
+
+@dataclass(slots=True)
+class RequestsMemo:
+    """The open requests a reader read before (instant answers read the same days again and
+    again): each request's row as of its version (:attr:`planning.RequestRow.version`), so
+    only new and changed rows are read again, and the rider built from it for a horizon
+    start, kept while the row, its candidate meeting points (those of a :class:`PlacesCache`,
+    the same objects while they hold) and its excluded occurrences stay the same."""
+
+    rows: dict[uuid.UUID, planning.RequestRow] = field(default_factory=dict)
+    riders: dict[tuple[uuid.UUID, datetime], tuple[Any, ...]] = field(default_factory=dict)
+
+    MAX_ENTRIES = 100_000
+    """Beyond this many rows (or riders: one per request and horizon start, and the horizon
+    of an instant answer moves on every minute) the memo starts over."""
+
+    def rider(
+        self,
+        key: tuple[uuid.UUID, datetime],
+        row: planning.RequestRow,
+        near_o: Sequence[Place],
+        near_d: Sequence[Place],
+        excluded: frozenset[str],
+        build: Callable[[], RequestIn],
+    ) -> RequestIn:
+        """The rider kept for ``key`` if it was built from the same row and candidates (the
+        same objects) and exclusions, else ``build()``, kept."""
+        kept = self.riders.get(key)
+        if (
+            kept is not None
+            and kept[0] is row
+            and kept[1] is near_o
+            and kept[2] is near_d
+            and kept[3] == excluded
+        ):
+            rider: RequestIn = kept[4]
+            return rider
+        if len(self.riders) > self.MAX_ENTRIES:
+            self.riders.clear()
+        rider = build()
+        self.riders[key] = (row, near_o, near_d, excluded, rider)
+        return rider
+
+
 async def candidate_places(
     conn: asyncpg.Connection,
     request_ids: list[uuid.UUID],
@@ -460,16 +508,32 @@ async def read_inputs(
     snap_max_distance_m: float,
     now: datetime | None = None,
     places: PlacesCache | None = None,
+    memo: RequestsMemo | None = None,
 ) -> list[PlanInput]:
     """The plan inputs of several runs' horizons (read-only, see :func:`read_input`), one per
-    view, in order: each kind of row is read for all of them in one query."""
+    view, in order: each kind of row is read for all of them in one query. With ``memo``,
+    rows of requests read before are read again only if they changed, and their riders
+    built again only if something they are built from changed."""
     now = now or datetime.now(UTC)
     horizons = [
         (run.community_id, max(run.horizon_start, now).replace(microsecond=0), run.horizon_end)
         for run, _ in views
     ]
     offers = await planning.offers_in_horizons(conn, horizons)
-    requests = await planning.open_requests_in_horizons(conn, horizons)
+    memo = memo if memo is not None else RequestsMemo()
+    versions = await planning.open_request_versions(conn, horizons)
+    stale = {
+        i
+        for day in versions
+        for i, version in day
+        if (kept := memo.rows.get(i)) is None or kept.version != version
+    }
+    if len(memo.rows) + len(stale) > RequestsMemo.MAX_ENTRIES:
+        memo.rows.clear()
+        stale = {i for day in versions for i, _ in day}
+    memo.rows.update(await planning.requests_by_id(conn, sorted(stale)))
+    # A request gone between the two reads is left out.
+    requests = [[memo.rows[i] for i, _ in day if i in memo.rows] for day in versions]
     held = await planning.held_stops_in_horizons(conn, horizons)
     cids = sorted({h[0] for h in horizons})
     communities = await planning.communities_params(conn, cids)
@@ -505,6 +569,7 @@ async def read_inputs(
                 given=given,
                 exclusions=excluded.get(cid, []),
                 near=near[params.max_walk_m],
+                memo=memo,
                 network_path=network_path,
                 snap_max_distance_m=snap_max_distance_m,
             )
@@ -524,6 +589,7 @@ def _assemble(
     given: dict[tuple[uuid.UUID, tuple[int, int]], int],
     exclusions: Sequence[tuple[uuid.UUID, date, uuid.UUID]],
     near: dict[tuple[uuid.UUID, str], list[Place]],
+    memo: RequestsMemo,
     network_path: Any,
     snap_max_distance_m: float,
 ) -> PlanInput:
@@ -632,20 +698,17 @@ def _assemble(
                     )
                 )
     for r in requests:
-        own_o = Place(r.origin.lon, r.origin.lat, 0, r.origin_meeting_point_id)
-        own_d = Place(r.destination.lon, r.destination.lat, 0, r.destination_meeting_point_id)
+        near_o = near.get((r.id, "origin"), NOWHERE)
+        near_d = near.get((r.id, "destination"), NOWHERE)
+        avoid = frozenset(excluded.get(r.id, ()))
         riders.append(
-            RequestIn(
-                id=r.id,
-                person_id=r.person_id,
-                pickups=(own_o, *_others(near.get((r.id, "origin"), []), own_o)),
-                dropoffs=(own_d, *_others(near.get((r.id, "destination"), []), own_d)),
-                earliest_pickup_s=secs(max(r.depart_earliest, lower)),
-                latest_dropoff_s=secs(r.arrive_latest),
-                passengers=r.passengers,
-                needs=r.needs,
-                needs_help=r.needs_help,
-                excluded_occurrences=frozenset(excluded.get(r.id, ())),
+            memo.rider(
+                (r.id, lower),
+                r,
+                near_o,
+                near_d,
+                avoid,
+                functools.partial(_rider, r, lower, near_o, near_d, avoid),
             )
         )
     return PlanInput(
@@ -655,6 +718,30 @@ def _assemble(
         params=params,
         occurrences=tuple(occurrences),
         requests=tuple(riders),
+    )
+
+
+def _rider(
+    r: planning.RequestRow,
+    lower: datetime,
+    near_o: Sequence[Place],
+    near_d: Sequence[Place],
+    excluded: frozenset[str],
+) -> RequestIn:
+    """An open request as the matcher's rider, for a horizon starting at ``lower``."""
+    own_o = Place(r.origin.lon, r.origin.lat, 0, r.origin_meeting_point_id)
+    own_d = Place(r.destination.lon, r.destination.lat, 0, r.destination_meeting_point_id)
+    return RequestIn(
+        id=r.id,
+        person_id=r.person_id,
+        pickups=(own_o, *_others(near_o, own_o)),
+        dropoffs=(own_d, *_others(near_d, own_d)),
+        earliest_pickup_s=int((max(r.depart_earliest, lower) - lower).total_seconds()),
+        latest_dropoff_s=int((r.arrive_latest - lower).total_seconds()),
+        passengers=r.passengers,
+        needs=r.needs,
+        needs_help=r.needs_help,
+        excluded_occurrences=excluded,
     )
 
 
@@ -680,7 +767,7 @@ def _held_windows(
     return earliest, latest_pickup, latest_dropoff
 
 
-def _others(places: list[Place], own: Place) -> list[Place]:
+def _others(places: Sequence[Place], own: Place) -> list[Place]:
     return [
         p
         for p in places

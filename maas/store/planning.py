@@ -138,14 +138,10 @@ WHERE o.status = 'open'
 ORDER BY h.k, o.created_at, o.id
 """
 # Open requests of the horizon that no kept match holds (proposals are replaced, so a rider
-# in a 'proposed' match is open for this run).
+# in a 'proposed' match is open for this run), with their row version (xmin: new with every
+# update), so that a reader that keeps rows reads again only the rows that changed.
 SQL_OPEN_REQUESTS = """
-SELECT h.k, q.id, q.person_id, ST_X(q.origin) AS origin_lon, ST_Y(q.origin) AS origin_lat,
-       ST_X(q.destination) AS destination_lon, ST_Y(q.destination) AS destination_lat,
-       q.origin_meeting_point_id,
-       q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
-       q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
-       q.created_at
+SELECT h.k, q.id, q.xmin AS version
 FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[])
      WITH ORDINALITY AS h(community_id, lo, hi, k)
 JOIN ride_request q ON q.community_id = h.community_id
@@ -155,6 +151,15 @@ WHERE q.status = 'open' AND q.depart_earliest < h.hi AND q.arrive_latest > h.lo
       WHERE r.request_id = q.id AND r.status IN ('pending', 'accepted')
         AND m.status IN ('accepted', 'confirmed', 'completed', 'no_show'))
 ORDER BY h.k, q.created_at, q.id
+"""
+SQL_REQUEST_ROWS = """
+SELECT q.id, q.xmin AS version, q.person_id, ST_X(q.origin) AS origin_lon,
+       ST_Y(q.origin) AS origin_lat, ST_X(q.destination) AS destination_lon,
+       ST_Y(q.destination) AS destination_lat, q.origin_meeting_point_id,
+       q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
+       q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
+       q.created_at
+FROM ride_request q WHERE q.id = ANY($1::uuid[])
 """
 # Riders held by kept matches, with their planned stops.
 SQL_HELD_STOPS = """
@@ -530,6 +535,8 @@ class RequestRow:
     needs_help: bool
     max_walk_m: int
     created_at: datetime
+    version: int
+    """The row's version (PostgreSQL's ``xmin``): it changes whenever the row is updated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,6 +629,7 @@ def _request(r: asyncpg.Record) -> RequestRow:
         needs_help=r["needs_help_getting_in"],
         max_walk_m=r["max_walk_m"],
         created_at=r["created_at"],
+        version=r["version"],
     )
 
 
@@ -660,16 +668,30 @@ async def offers_in_horizons(
 async def open_requests(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[RequestRow]:
-    return (await open_requests_in_horizons(conn, [(community_id, start, end)]))[0]
+    (day,) = await open_request_versions(conn, [(community_id, start, end)])
+    rows = await requests_by_id(conn, [i for i, _ in day])
+    return [rows[i] for i, _ in day if i in rows]
 
 
-async def open_requests_in_horizons(
+async def open_request_versions(
     conn: asyncpg.Connection, horizons: Sequence[Horizon]
-) -> list[list[RequestRow]]:
-    """The open requests no kept match holds in each horizon, per horizon."""
+) -> list[list[tuple[uuid.UUID, int]]]:
+    """The open requests no kept match holds in each horizon, per horizon, as (id, row
+    version) in the order they were made; :func:`requests_by_id` reads the rows."""
+    # By position: a pass reads thousands of these, and a lookup by name costs more.
     return [
-        [_request(r) for r in rows] for rows in await _by_horizon(conn, SQL_OPEN_REQUESTS, horizons)
+        [(r[1], r[2]) for r in rows]
+        for rows in await _by_horizon(conn, SQL_OPEN_REQUESTS, horizons)
     ]
+
+
+async def requests_by_id(
+    conn: asyncpg.Connection, request_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RequestRow]:
+    """The requests' rows as they are now, by id (requests that are gone are left out)."""
+    if not request_ids:
+        return {}
+    return {r["id"]: _request(r) for r in await conn.fetch(SQL_REQUEST_ROWS, list(request_ids))}
 
 
 async def held_stops_in_horizons(

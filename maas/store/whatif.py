@@ -43,7 +43,7 @@ SQL_DAY_REQUESTS = """
 SELECT q.id, q.person_id, q.origin, q.destination, q.origin_meeting_point_id,
        q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
        q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
-       q.created_at
+       q.created_at, q.xmin AS version
 FROM ride_request q
 WHERE q.community_id = $1 AND q.status = 'open'
   AND q.depart_earliest >= $2 AND q.depart_earliest < $3
@@ -193,6 +193,7 @@ async def day_requests(
                 needs_help=r["needs_help_getting_in"],
                 max_walk_m=r["max_walk_m"],
                 created_at=r["created_at"],
+                version=r["version"],
             )
         )
     return out

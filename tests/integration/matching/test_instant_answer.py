@@ -33,6 +33,7 @@ from maas.domain.models import Point
 from maas.domain.recurrence import WeeklyRule
 from maas.planning import instant, worker
 from maas.planning.plan import PlanInput, build_problem
+from maas.planning.service import PlacesCache, RequestsMemo
 from maas.roads import RoadNetwork
 from maas.settings import Settings
 
@@ -403,6 +404,12 @@ async def test_a_request_posted_before_the_pass_reads_waits_for_its_turn(
     assert second.riders_in_plan == 1
 
 
+def _somewhere() -> Point:
+    """A random spot in the fields between the villages, where no other test puts a meeting
+    point (the test database keeps them)."""
+    return Point(8.80 + random.random() * 0.05, 48.63 + random.random() * 0.03)
+
+
 async def test_days_read_together_are_the_days_read_alone_in_a_few_queries(
     world: World,
     conn: asyncpg.Connection,
@@ -424,16 +431,17 @@ async def test_days_read_together_are_the_days_read_alone_in_a_few_queries(
     )
     await world.offer(await world.person("Weekly"), GAERTRINGEN, HERRENBERG, weekly=weekly)
     await world.offer(await world.person("Once"), NUFRINGEN, HERRENBERG, later)
-    # 44 to 66 m from the riders' homes (a spot no other test uses): within the first
-    # community's walk, not the other's.
-    bank = Point(NUFRINGEN.lon + 0.0006 + random.random() * 0.0003, NUFRINGEN.lat)
+    # The riders live at a spot of their own (other tests' meeting points stay away), with a
+    # bench 44 m away: within the first community's walk, not the other's.
+    home = _somewhere()
+    bank = Point(home.lon + 0.0006, home.lat)
     await world.meeting_point("Bank", bank)
     await other.offer(await other.person("Other"), GAERTRINGEN, HERRENBERG, t)
     groups = []
     for w, at in ((world, t), (world, later), (other, t)):
-        first = await w.request(await w.person("A"), NUFRINGEN, HERRENBERG, at)
-        second = await w.request(await w.person("B"), NUFRINGEN, HERRENBERG, at)
-        await w.request(await w.person("After"), NUFRINGEN, HERRENBERG, at)
+        first = await w.request(await w.person("A"), home, HERRENBERG, at)
+        second = await w.request(await w.person("B"), home, HERRENBERG, at)
+        await w.request(await w.person("After"), home, HERRENBERG, at)
         groups.append(list(await conn.fetch(instant.SQL_REQUESTS, [first, second])))
     read: dict[str, Any] = {
         "network_path": network.path,
@@ -468,3 +476,53 @@ async def test_days_read_together_are_the_days_read_alone_in_a_few_queries(
     for inp, reached in zip(found, (True, True, False), strict=True):
         for r in inp.requests:
             assert ((bank.lon, bank.lat) in {(p.lon, p.lat) for p in r.pickups}) is reached
+
+
+async def test_a_reader_that_keeps_requests_sees_every_change(
+    world: World,
+    conn: asyncpg.Connection,
+    network: RoadNetwork,
+    matching_settings: Settings,
+) -> None:
+    """Rows and riders kept between passes (:class:`RequestsMemo`) give the input a fresh
+    read gives, after a request changed, a new meeting point and a new request."""
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    home = _somewhere()
+    first = await world.request(await world.person("A"), home, HERRENBERG, t)
+    second = await world.request(await world.person("B"), home, HERRENBERG, t)
+    places, memo = PlacesCache(), RequestsMemo()
+    read: dict[str, Any] = {
+        "network_path": network.path,
+        "snap_max_distance_m": matching_settings.snap_max_distance_m,
+        "now": instant._next_minute(datetime.now(UTC)),
+    }
+
+    async def both() -> PlanInput:
+        rows = list(await conn.fetch(instant.SQL_REQUESTS, [second]))
+        (kept,) = await instant.read_groups(conn, [rows], places=places, memo=memo, **read)
+        (fresh,) = await instant.read_groups(conn, [rows], **read)
+        assert kept == fresh
+        assert kept is not None
+        return kept
+
+    before = await both()
+    again = await both()
+    assert [r is s for r, s in zip(before.requests, again.requests, strict=True)] == [True] * 2
+    await conn.execute("UPDATE ride_request SET passengers = 2 WHERE id = $1", first)
+    changed = await both()
+    assert [r.passengers for r in changed.requests if r.id == first] == [2]
+    assert [r for r in changed.requests if r.id == second] == [
+        r for r in again.requests if r.id == second
+    ]
+    spot = Point(home.lon, home.lat + 0.0004)
+    await world.meeting_point("New bench", spot)
+    moved = await both()
+    assert all((spot.lon, spot.lat) in {(p.lon, p.lat) for p in r.pickups} for r in moved.requests)
+    await conn.execute("UPDATE ride_request SET status = 'cancelled' WHERE id = $1", first)
+    third = await world.request(await world.person("C"), home, HERRENBERG, t)
+    rows = list(await conn.fetch(instant.SQL_REQUESTS, [third]))
+    (kept,) = await instant.read_groups(conn, [rows], places=places, memo=memo, **read)
+    assert kept == (await instant.read_groups(conn, [rows], **read))[0]
+    assert kept is not None
+    assert {r.id for r in kept.requests} == {second, third}
