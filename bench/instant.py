@@ -34,7 +34,7 @@ import matching
 from maas import db
 from maas.planning import instant, worker
 from maas.planning.plan import build_problem
-from maas.planning.service import PlacesCache
+from maas.planning.service import PlacesCache, RequestsMemo
 from maas.roads import load_network
 from maas.roads.importer import build_region
 from maas.settings import Settings
@@ -85,11 +85,12 @@ async def main() -> None:
         likely = hits = 0
         riders_in_plan: list[int] = []
         key = f"bench/{community}"  # one community, one day
-        places = PlacesCache()
+        places, memo = PlacesCache(), RequestsMemo()
         for request_id in sample:
             later.discard(request_id)
             t0 = time.perf_counter()
-            # As the service reads: the requests' meeting points kept between reads.
+            # As the service reads: the requests' meeting points, rows and riders kept between
+            # reads.
             row = await conn.fetchrow(instant.SQL_REQUEST, request_id)
             found = await instant.read_group(
                 conn,
@@ -97,6 +98,7 @@ async def main() -> None:
                 network_path=network.path,
                 snap_max_distance_m=settings.snap_max_distance_m,
                 places=places,
+                memo=memo,
             )
             assert found is not None
             inp = dataclasses.replace(

@@ -27,6 +27,9 @@ request is its event's arrival on the stream minus the request's scheduled time.
 The table: sent, answered (2xx), errors (by kind below), achieved rate (answers per second
 over the run), latency p50/p95/p99/max. The baseline in the same run is ``GET /healthz`` at the
 same rate (no database, no body), which shows what the loop, loopback and the clients cost.
+Each rider posts from the same two points; with ``--jitter-m`` every request's points are
+moved by up to that many metres, so that none is a place the service has seen (the snap of a
+place seen before is remembered, and a day's matrix already has its point).
 With ``--server-pid`` (the service, or its supervisor: its children are counted too) and
 ``--postgres`` (backends of the service's database on this machine) the CPU time each spent
 per answered request is shown as well. The target: POST p99 ≤ 50 ms at 500/s.
@@ -46,8 +49,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
+import random
 import resource
 import sys
 import threading
@@ -152,14 +157,26 @@ async def setup_riders(count: int, *, spread: bool) -> list[Rider]:
     return riders
 
 
-def request_body(i: int, rider: Rider) -> dict[str, Any]:
+def request_body(i: int, rider: Rider, jitter_m: float = 0.0) -> dict[str, Any]:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1, minutes=i % 600)
     return {
-        "origin": rider.origin,
-        "destination": rider.destination,
+        "origin": _moved(rider.origin, jitter_m, i),
+        "destination": _moved(rider.destination, jitter_m, -i - 1),
         "depart_earliest": start.isoformat(),
         "arrive_latest": (start + timedelta(hours=1)).isoformat(),
         "passengers": 1,
+    }
+
+
+def _moved(point: dict[str, float], jitter_m: float, seed: int) -> dict[str, float]:
+    """``point`` moved by up to ``jitter_m`` metres east and north (the same for a seed)."""
+    if jitter_m <= 0:
+        return point
+    rng = random.Random(seed)
+    dy, dx = (rng.uniform(-jitter_m, jitter_m) / 111_000 for _ in range(2))
+    return {
+        "lon": point["lon"] + dx / math.cos(math.radians(point["lat"])),
+        "lat": point["lat"] + dy,
     }
 
 
@@ -181,6 +198,7 @@ class Plan:
     timeout_s: float
     streams: bool
     keys: bool
+    jitter_m: float = 0.0
 
 
 @dataclass
@@ -297,7 +315,7 @@ def _request_bytes(plan: Plan, i: int, rider: Rider, key: str | None) -> bytes:
         lines.append(f"Authorization: Bearer {rider.token}")
         if key is not None:
             lines.append(f"Idempotency-Key: {key}")
-        body = json.dumps(request_body(i, rider)).encode()
+        body = json.dumps(request_body(i, rider, plan.jitter_m)).encode()
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -557,6 +575,7 @@ def run_phase(
             timeout_s=args.timeout_s,
             streams=method == "POST" and not args.no_streams,
             keys=args.idempotency_keys,
+            jitter_m=args.jitter_m,
         )
         proc = ctx.Process(target=_client_main, args=(plan, results), daemon=True)
         proc.start()
@@ -658,6 +677,12 @@ if __name__ == "__main__":
     parser.add_argument("--no-streams", action="store_true", help="no event streams")
     parser.add_argument(
         "--idempotency-keys", action="store_true", help="send each POST with its own key"
+    )
+    parser.add_argument(
+        "--jitter-m",
+        type=float,
+        default=0.0,
+        help="move each request's points by up to this many metres (no two share a point)",
     )
     parser.add_argument(
         "--timeline", help="write each POST's latency and the machine's stalls to this file"

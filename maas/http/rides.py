@@ -185,6 +185,7 @@ async def resolve_endpoints(
                 [(p.lon, p.lat) for p in points],
                 "places",
                 request.app[appkeys.SETTINGS].snap_max_distance_m,
+                remember=True,
             )
         except InputError:
             pass

@@ -441,6 +441,7 @@ async def read_group(
     snap_max_distance_m: float,
     now: datetime | None = None,
     places: PlacesCache | None = None,
+    memo: RequestsMemo | None = None,
 ) -> PlanInput | None:
     """The plan input (read-only) of the day that open requests ``rows`` share (one
     :func:`day_of`), or ``None`` if their community is gone (see :func:`read_groups`)."""
@@ -451,6 +452,7 @@ async def read_group(
         snap_max_distance_m=snap_max_distance_m,
         now=now,
         places=places,
+        memo=memo,
     )
     return inp
 

@@ -9,9 +9,10 @@ Public API for the service and the matching library:
   same files):
 
   - ``snap(lon, lat, field="point", max_distance_m=None) -> Snap`` and
-    ``snap_many(points, field="points", max_distance_m=None) -> list[Snap]``; an
-    :class:`maas.errors.InputError` naming ``field`` (``field[i]``) when a point is outside the
-    service area or farther than the limit from a drivable road;
+    ``snap_many(points, field="points", max_distance_m=None, *, remember=False) ->
+    list[Snap]``; an :class:`maas.errors.InputError` naming ``field`` (``field[i]``) when a
+    point is outside the service area or farther than the limit from a drivable road; with
+    ``remember``, points snapped before (with ``remember``) are not snapped again;
   - ``travel_time_matrix(origins, destinations, *, limit_s=None) -> float64[M, N]`` seconds,
     ``inf`` when unreachable or beyond ``limit_s``; :func:`to_int_seconds` rounds it to int32
     with :data:`UNREACHABLE_INT` for ``inf``;

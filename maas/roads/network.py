@@ -123,6 +123,10 @@ class RoadNetwork:
         self.service_area = service_area
         self.path = path
         self.snap_max_distance_m = snap_max_distance_m
+        self._remembered: dict[tuple[float, float, float], Snap] = {}
+
+    REMEMBERED_SNAPS: Final = 100_000
+    """Snaps kept by :meth:`snap_many` with ``remember`` (about 20 MB); beyond, it starts over."""
 
     @classmethod
     def open(
@@ -222,12 +226,28 @@ class RoadNetwork:
         field: str = "points",
         max_distance_m: float | None = None,
         *,
+        remember: bool = False,
         _single: bool = False,
     ) -> list[Snap]:
-        """Snap many (lon, lat) points at once; the error names ``field[i]``."""
+        """Snap many (lon, lat) points at once; the error names ``field[i]``.
+
+        With ``remember``, points snapped before with ``remember`` are not snapped again:
+        riders and drivers post the same few places again and again (home, the doctor's, a
+        bench), and a snap is a large part of taking a ride request. The network never
+        changes, so neither does a point's snap."""
         limit = self.snap_max_distance_m if max_distance_m is None else max_distance_m
         if len(points) == 0:
             return []
+        if remember:
+            keys = [(float(lon), float(lat), float(limit)) for lon, lat in points]
+            known = [snap for k in keys if (snap := self._remembered.get(k)) is not None]
+            if len(known) == len(keys):
+                return known
+            snaps = self.snap_many(points, field, limit, _single=_single)
+            if len(self._remembered) + len(keys) > self.REMEMBERED_SNAPS:
+                self._remembered.clear()
+            self._remembered.update(zip(keys, snaps, strict=True))
+            return snaps
         lonlat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         names = [field] if _single else [f"{field}[{i}]" for i in range(len(lonlat))]
         for i, (lon, lat) in enumerate(lonlat):

@@ -101,6 +101,23 @@ def test_snap_rejects_impossible_coordinates(demo_network: RoadNetwork) -> None:
     assert info.value.field == "stops[1]"
 
 
+def test_remembered_snaps_are_the_snaps(demo_network: RoadNetwork) -> None:
+    points = random_points(demo_network, 4, seed=5)
+    fresh = demo_network.snap_many(points)
+    first = demo_network.snap_many(points, remember=True)
+    again = demo_network.snap_many(points, remember=True)
+    assert first == fresh == again
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    # Errors are not remembered, and the distance limit is part of what is remembered.
+    with pytest.raises(InputError) as info:
+        demo_network.snap_many([points[0], (math.nan, 48.0)], field="stops", remember=True)
+    assert info.value.field == "stops[1]"
+    i = max(range(len(fresh)), key=lambda i: fresh[i].distance_m)
+    assert fresh[i].distance_m > 1  # the random points lie off the roads
+    with pytest.raises(InputError, match="from the nearest drivable road"):
+        demo_network.snap_many([points[i]], max_distance_m=fresh[i].distance_m / 2, remember=True)
+
+
 def test_matrix_equals_networkx_dijkstra_with_inserted_points(
     demo_network: RoadNetwork, demo_built: BuiltRegion
 ) -> None:
