@@ -614,7 +614,8 @@ def _offer(r: asyncpg.Record) -> OfferRow:
     )
 
 
-def _request(r: asyncpg.Record) -> RequestRow:
+def request_row(r: asyncpg.Record) -> RequestRow:
+    """A request's row read with the columns of :data:`SQL_REQUEST_ROWS`."""
     return RequestRow(
         id=r["id"],
         person_id=r["person_id"],
@@ -691,7 +692,7 @@ async def requests_by_id(
     """The requests' rows as they are now, by id (requests that are gone are left out)."""
     if not request_ids:
         return {}
-    return {r["id"]: _request(r) for r in await conn.fetch(SQL_REQUEST_ROWS, list(request_ids))}
+    return {r["id"]: request_row(r) for r in await conn.fetch(SQL_REQUEST_ROWS, list(request_ids))}
 
 
 async def held_stops_in_horizons(

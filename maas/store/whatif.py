@@ -13,8 +13,8 @@ import asyncpg
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry.base import BaseGeometry
 
-from maas.store.common import from_geom, from_json
-from maas.store.planning import RequestRow
+from maas.store.common import from_json
+from maas.store.planning import RequestRow, request_row
 
 SQL_INSERT_RUN = """
 INSERT INTO whatif_run (community_id, requested_by, day, source, num_requests, seed, params,
@@ -40,10 +40,12 @@ SELECT * FROM whatif_run WHERE community_id = $1 ORDER BY started_at DESC, id DE
 """
 # Every request of the day that was not cancelled, matched or not (a replay starts afresh).
 SQL_DAY_REQUESTS = """
-SELECT q.id, q.person_id, q.origin, q.destination, q.origin_meeting_point_id,
+SELECT q.id, q.xmin AS version, q.person_id, ST_X(q.origin) AS origin_lon,
+       ST_Y(q.origin) AS origin_lat, ST_X(q.destination) AS destination_lon,
+       ST_Y(q.destination) AS destination_lat, q.origin_meeting_point_id,
        q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
        q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
-       q.created_at, q.xmin AS version
+       q.created_at
 FROM ride_request q
 WHERE q.community_id = $1 AND q.status = 'open'
   AND q.depart_earliest >= $2 AND q.depart_earliest < $3
@@ -171,32 +173,7 @@ async def day_requests(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[RequestRow]:
     rows = await conn.fetch(SQL_DAY_REQUESTS, community_id, start, end)
-    out = []
-    for r in rows:
-        needs = {
-            n
-            for n, col in (("wheelchair", "needs_wheelchair"), ("child_seat", "needs_child_seat"))
-            if r[col]
-        }
-        out.append(
-            RequestRow(
-                id=r["id"],
-                person_id=r["person_id"],
-                origin=from_geom(r["origin"]),
-                destination=from_geom(r["destination"]),
-                origin_meeting_point_id=r["origin_meeting_point_id"],
-                destination_meeting_point_id=r["destination_meeting_point_id"],
-                depart_earliest=r["depart_earliest"],
-                arrive_latest=r["arrive_latest"],
-                passengers=r["passengers"],
-                needs=frozenset(needs),
-                needs_help=r["needs_help_getting_in"],
-                max_walk_m=r["max_walk_m"],
-                created_at=r["created_at"],
-                version=r["version"],
-            )
-        )
-    return out
+    return [request_row(r) for r in rows]
 
 
 async def villages_near(
