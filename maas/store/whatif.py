@@ -14,7 +14,7 @@ from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry.base import BaseGeometry
 
 from maas.store.common import from_json
-from maas.store.planning import RequestRow, request_row
+from maas.store.planning import RequestRow, requests_by_id
 
 SQL_INSERT_RUN = """
 INSERT INTO whatif_run (community_id, requested_by, day, source, num_requests, seed, params,
@@ -40,13 +40,7 @@ SELECT * FROM whatif_run WHERE community_id = $1 ORDER BY started_at DESC, id DE
 """
 # Every request of the day that was not cancelled, matched or not (a replay starts afresh).
 SQL_DAY_REQUESTS = """
-SELECT q.id, q.xmin AS version, q.person_id, ST_X(q.origin) AS origin_lon,
-       ST_Y(q.origin) AS origin_lat, ST_X(q.destination) AS destination_lon,
-       ST_Y(q.destination) AS destination_lat, q.origin_meeting_point_id,
-       q.destination_meeting_point_id, q.depart_earliest, q.arrive_latest, q.passengers,
-       q.needs_wheelchair, q.needs_child_seat, q.needs_help_getting_in, q.max_walk_m,
-       q.created_at
-FROM ride_request q
+SELECT q.id FROM ride_request q
 WHERE q.community_id = $1 AND q.status = 'open'
   AND q.depart_earliest >= $2 AND q.depart_earliest < $3
 ORDER BY q.created_at, q.id
@@ -172,8 +166,9 @@ async def list_runs(
 async def day_requests(
     conn: asyncpg.Connection, community_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[RequestRow]:
-    rows = await conn.fetch(SQL_DAY_REQUESTS, community_id, start, end)
-    return [request_row(r) for r in rows]
+    ids = [r["id"] for r in await conn.fetch(SQL_DAY_REQUESTS, community_id, start, end)]
+    rows = await requests_by_id(conn, ids)
+    return [rows[i] for i in ids if i in rows]
 
 
 async def villages_near(
