@@ -167,7 +167,11 @@ async def page() -> AsyncIterator[Page]:
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1366, "height": 850}, locale="en")
+        # A browser far from the service's zone: the dashboard must still offer the service's
+        # days (Europe/Berlin), which differ from the browser's for half of each day.
+        context = await browser.new_context(
+            viewport={"width": 1366, "height": 850}, locale="en", timezone_id="Pacific/Kiritimati"
+        )
         tab = await context.new_page()
         tab.set_default_timeout(30_000)
         yield tab
@@ -236,6 +240,7 @@ async def test_the_dashboard_end_to_end(page: Page, desk: Desk, settings: Settin
     await shot(page, "02-map")
 
     await page.click("[data-tab=kpis]")
+    await expect(page.locator("#to")).to_have_value((desk.day + timedelta(days=1)).isoformat())
     await expect(page.locator("[data-kpi=requests] .kpi-value")).to_have_text("3")
     await expect(page.locator("[data-kpi=served] .kpi-value")).to_have_text("1")
     await expect(page.locator("[data-kpi=served_share] .kpi-value")).to_have_text("33 %")

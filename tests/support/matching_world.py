@@ -40,6 +40,21 @@ def tomorrow_at(hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
 
 
+def soon_at() -> datetime:
+    """The first of 07:30, 12:00 and 17:30 (Berlin wall clock) three hours or more from now,
+    as UTC. It lies within the next 23 hours at any hour, so within a scheduler run's horizon
+    (the next 24 hours) whenever the test runs."""
+    zone = ZoneInfo("Europe/Berlin")
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    for day in (today, today + timedelta(days=1)):
+        for clock in (time(7, 30), time(12, 0), time(17, 30)):
+            t = datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+            if t >= now + timedelta(hours=3):
+                return t
+    raise AssertionError("unreachable: tomorrow 17:30 is always three hours away or more")
+
+
 @dataclass
 class World:
     """One community with helpers to add people and rides to it."""

@@ -5,6 +5,7 @@
 (function () {
   const TOKEN_KEY = "maas.token";
   const LANG_KEY = "maas.lang";
+  const SERVICE_ZONE = "Europe/Berlin";
   const WHATIF_FIELDS = ["max_detour_min", "max_detour_pct", "ride_time_factor",
     "ride_time_extra_min", "max_walk_m", "fairness_weight"];
   const KPI_CARDS = [
@@ -51,9 +52,13 @@
     if (unit === "%") return num(value * 100, 0) + " %";
     return unit ? num(value) + " " + t("unit." + unit) : num(value, 2);
   };
-  const localDate = (d) => {
-    const z = new Date(d.getTime() - d.getTimezoneOffset() * 60000);
-    return z.toISOString().slice(0, 10);
+  // The service plans by calendar days of its zone, whatever the browser's zone is.
+  const serviceDay = (offset) => {
+    const parts = new Intl.DateTimeFormat("en", { timeZone: SERVICE_ZONE, year: "numeric",
+      month: "2-digit", day: "2-digit" }).formatToParts(new Date());
+    const part = (type) => Number(parts.find((p) => p.type === type).value);
+    const day = new Date(Date.UTC(part("year"), part("month") - 1, part("day") + offset));
+    return day.toISOString().slice(0, 10);
   };
   const dateTime = (iso) => iso ? new Date(iso).toLocaleString(state.lang, {
     dateStyle: "medium", timeStyle: "short" }) : t("none");
@@ -488,8 +493,7 @@
     $("whatif-fields").replaceChildren(...fields.map((f) =>
       fieldInput(f, state.params.params[f.name], "w-")));
     if (!$("whatif-day").value) {
-      const yesterday = new Date(Date.now() - 86400000);
-      $("whatif-day").value = localDate(yesterday);
+      $("whatif-day").value = serviceDay(-1);
     }
   }
 
@@ -618,9 +622,8 @@
   // ---- wiring ---------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
-    const today = new Date();
-    $("to").value = localDate(today);
-    $("from").value = localDate(new Date(today.getTime() - 6 * 86400000));
+    $("to").value = serviceDay(0);
+    $("from").value = serviceDay(-6);
     for (const b of document.querySelectorAll("[data-lang]")) {
       b.addEventListener("click", () => {
         state.lang = b.dataset.lang;

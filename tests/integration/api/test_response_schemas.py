@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from support.api_bodies import at, offer_body, request_body
+from support.api_bodies import day_at, offer_body, request_body
 from support.api_world import ApiClient, World
 
 from maas.app import api_routes
@@ -37,8 +37,8 @@ async def test_answers_follow_the_schemas(
         "weekdays": [1, 3, 5],
         "depart_earliest": "07:30",
         "depart_latest": "08:00",
-        "valid_from": at(0)[:10],
-        "exception_dates": [at(72)[:10]],
+        "valid_from": day_at(0),
+        "exception_dates": [day_at(72)],
     }
     for body in (offer_body(), weekly):
         r = await client.post("/v1/offers", json=body, headers=driver)
@@ -106,14 +106,14 @@ async def test_map_layers_follow_the_schema(
         "weekdays": [1, 2, 3, 4, 5, 6, 7],
         "depart_earliest": "07:30",
         "depart_latest": "08:00",
-        "valid_from": at(0)[:10],
+        "valid_from": day_at(0),
     }
     for body in (offer_body(), weekly):
         assert (await client.post("/v1/offers", json=body, headers=driver)).status == 201
     assert (await client.post("/v1/requests", json=request_body(), headers=rider)).status == 201
     r = await client.get(
         f"/v1/communities/{world.west}/map",
-        params={"from": at(0)[:10], "to": at(48)[:10]},
+        params={"from": day_at(0), "to": day_at(48)},
         headers=world["op_west"].headers,
     )
     assert r.status == 200, await r.text()

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from support.api_bodies import at, offer_body, request_body
+from support.api_bodies import at, day_at, offer_body, request_body
 from support.api_world import FAR_FROM_ROAD, OUTSIDE, ApiClient, World
 
 
@@ -37,7 +37,7 @@ async def test_weekly_offer_lists_its_next_occurrences(client: ApiClient, world:
         "weekdays": [1, 2, 3, 4, 5, 6, 7],
         "depart_earliest": "07:30",
         "depart_latest": "07:45",
-        "valid_from": at(0)[:10],
+        "valid_from": day_at(0),
     }
     status, offer = await post(client, "/v1/offers", world["driver_west"], body)
     assert status == 201, offer
