@@ -447,6 +447,16 @@ def api_routes() -> list[ApiRoute]:
             response="webhook",
         ),
         ApiRoute(
+            "PATCH",
+            "/v1/webhooks/{id}",
+            events.patch_webhook,
+            "Change a subscription's URL or secret (the replaced secret may keep signing a while)",
+            "events",
+            roles=staff + " (of the subscription's community; a person's: admins)",
+            body="webhook-patch",
+            response="webhook",
+        ),
+        ApiRoute(
             "DELETE",
             "/v1/webhooks/{id}",
             events.delete_webhook,

@@ -23,7 +23,9 @@ for one event. A poll costs one query per process and batch, however many events
 
 Webhooks are posted by a background task from ``webhook_delivery`` rows (the outbox, written in
 the transaction of the change). Each body is signed: the header ``Maas-Signature:
-t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the subscription's secret>``. A slow
+t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the subscription's secret>``; while
+a replaced secret still signs (a rotation's overlap), a second ``v1=`` follows, made with it,
+and a receiver accepts the body if any ``v1`` matches its secret. A slow
 or failing receiver costs at most ``webhook_timeout_s`` of one of ``webhook_concurrency``
 slots; failures are retried with exponential back-off and end in the dead-letter list.
 """
@@ -79,20 +81,28 @@ LIMIT 1
 """
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header's value for a body sent at ``timestamp`` (unix seconds)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes, previous: str | None = None) -> str:
+    """The signature header's value for a body sent at ``timestamp`` (unix seconds): one
+    ``v1`` per secret that signs, the current one first."""
+    signed = [f"v1={_mac(key, timestamp, body)}" for key in (secret, previous) if key is not None]
+    return ",".join([f"t={timestamp}", *signed])
 
 
 def verify(secret: str, header: str, body: bytes) -> bool:
-    """Whether a signature header matches the body (for receivers and tests)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
+    """Whether any ``v1`` signature of the header was made of the body with ``secret`` (for
+    receivers and tests). Receivers should also refuse a ``t`` too far from their clock."""
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    stamps = [value for name, value in parts if name == "t"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+    expected = _mac(secret, int(stamps[0]), body).encode()
+    return any(
+        hmac.compare_digest(expected, value.encode()) for name, value in parts if name == "v1"
+    )
 
 
 def event_json(event: events.Event) -> dict[str, Any]:
@@ -389,7 +399,7 @@ class WebhookSender:
             timestamp = int(time.time())
             headers = {
                 "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(delivery.secret, timestamp, body),
+                SIGNATURE_HEADER: sign(delivery.secret, timestamp, body, delivery.previous_secret),
                 "Maas-Event-Id": str(delivery.event.id),
                 "Maas-Delivery-Id": str(delivery.id),
             }

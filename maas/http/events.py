@@ -85,6 +85,8 @@ STREAM_BATCH = 500
 HUB_READY_S = 10.0
 """A stream opened right after start waits this long for the event hub's first connection."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+# How long a replaced webhook secret keeps signing alongside the new one, unless told (hours).
+KEEP_PREVIOUS_SECRET_H = 24
 MAX_ID = 2**63 - 1
 """Event and delivery ids are bigints: anything larger names nothing (and must not reach SQL)."""
 
@@ -273,6 +275,8 @@ def webhook_json(hook: events.Webhook) -> dict[str, Any]:
         "url": hook.url,
         "active": hook.active,
         "created_at": utc(hook.created_at),
+        "secret_changed_at": utc(hook.secret_changed_at),
+        "previous_secret_until": utc(hook.previous_secret_until),
     }
 
 
@@ -295,18 +299,22 @@ def delivery_json(d: events.Delivery) -> dict[str, Any]:
     }
 
 
-async def create_webhook(request: web.Request) -> web.Response:
-    who = await principal(request)
-    if not (who.is_admin or who.operator_of):
-        raise ForbiddenError("only operators and admins subscribe webhooks")
-    body = await read_body(request, "webhook-create")
-    url = body["url"]
+def _check_url(url: str) -> None:
     try:
         host = urlsplit(url).hostname
     except ValueError:  # e.g. an unclosed IPv6 bracket
         host = None
     if not host:
         raise InputError("url", "needs a host")
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if not (who.is_admin or who.operator_of):
+        raise ForbiddenError("only operators and admins subscribe webhooks")
+    body = await read_body(request, "webhook-create")
+    url = body["url"]
+    _check_url(url)
     community_raw, person_raw = body.get("community_id"), body.get("person_id")
     if (community_raw is None) == (person_raw is None):
         raise InputError("community_id", "give either community_id or person_id")
@@ -368,6 +376,30 @@ async def get_webhook(request: web.Request) -> web.Response:
     if hook is None or not _reaches(who, hook):
         raise NotFoundError("no such webhook subscription")
     return web.json_response(webhook_json(hook))
+
+
+async def patch_webhook(request: web.Request) -> web.Response:
+    """A new URL or secret (see :func:`maas.store.events.update_webhook`). A delivery the
+    sender is posting at this moment still goes out as it was claimed."""
+    who = await principal(request)
+    _staff(who)
+    body = await read_body(request, "webhook-patch")
+    if "url" in body:
+        _check_url(body["url"])
+    async with pool(request).acquire() as conn, conn.transaction():
+        hook = await events.get_webhook(conn, path_id(request))
+        if hook is None or not _reaches(who, hook):
+            raise NotFoundError("no such webhook subscription")
+        updated = await events.update_webhook(
+            conn,
+            hook.id,
+            url=body.get("url"),
+            secret=body.get("secret"),
+            keep_previous_s=3600.0 * body.get("keep_previous_secret_h", KEEP_PREVIOUS_SECRET_H),
+        )
+    if updated is None:  # removed by another request since it was read
+        raise NotFoundError("no such webhook subscription")
+    return web.json_response(webhook_json(updated))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:

@@ -61,13 +61,19 @@ SQL_ID_POSITION = """
 SELECT least((SELECT min(xid) FROM event WHERE person_id = $1 AND id > $2),
              pg_snapshot_xmin(pg_current_snapshot()))
 """
+# A subscription's columns never include its secrets; the previous secret's end shows only
+# while it signs.
 SQL_CREATE_WEBHOOK = """
 INSERT INTO webhook (community_id, person_id, url, secret, created_by)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, community_id, person_id, url, active, created_at
+RETURNING id, community_id, person_id, url, active, created_at, secret_changed_at,
+       CASE WHEN previous_secret_until > now() THEN previous_secret_until END
+           AS previous_secret_until
 """
 SQL_LIST_WEBHOOKS = """
-SELECT id, community_id, person_id, url, active, created_at FROM webhook
+SELECT id, community_id, person_id, url, active, created_at, secret_changed_at,
+       CASE WHEN previous_secret_until > now() THEN previous_secret_until END
+           AS previous_secret_until FROM webhook
 WHERE active
   AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
   AND ($3::bool OR community_id = ANY($4::uuid[]))
@@ -77,12 +83,35 @@ ORDER BY created_at, id
 LIMIT $7
 """
 SQL_GET_WEBHOOK = """
-SELECT id, community_id, person_id, url, active, created_at FROM webhook
+SELECT id, community_id, person_id, url, active, created_at, secret_changed_at,
+       CASE WHEN previous_secret_until > now() THEN previous_secret_until END
+           AS previous_secret_until FROM webhook
 WHERE id = $1 AND active
 """
-# The secret is overwritten: nothing is signed with it any more, so it is not kept.
+# Every SET expression reads the row as it was. A secret given again (a retried PATCH) changes
+# nothing, so a retry never makes the new secret its own previous one.
+SQL_UPDATE_WEBHOOK = """
+UPDATE webhook SET
+    url = COALESCE($2, url),
+    secret = COALESCE($3, secret),
+    secret_changed_at = CASE WHEN $3 <> secret THEN now() ELSE secret_changed_at END,
+    previous_secret = CASE
+        WHEN $3 IS NULL OR $3 = secret THEN previous_secret
+        WHEN $4::float8 > 0 THEN secret
+    END,
+    previous_secret_until = CASE
+        WHEN $3 IS NULL OR $3 = secret THEN previous_secret_until
+        WHEN $4 > 0 THEN now() + make_interval(secs => $4)
+    END
+WHERE id = $1 AND active
+RETURNING id, community_id, person_id, url, active, created_at, secret_changed_at,
+       CASE WHEN previous_secret_until > now() THEN previous_secret_until END
+           AS previous_secret_until
+"""
+# The secrets are overwritten: nothing is signed with them any more, so they are not kept.
 SQL_REMOVE_WEBHOOK = """
-UPDATE webhook SET active = false, secret = gen_random_uuid()::text
+UPDATE webhook SET active = false, secret = gen_random_uuid()::text,
+    previous_secret = NULL, previous_secret_until = NULL
 WHERE id = $1 AND active
 RETURNING id
 """
@@ -105,8 +134,9 @@ UPDATE webhook_delivery d
 SET next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
 FROM due, webhook w, event e
 WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-RETURNING d.id, d.attempts, w.url, w.secret, e.id AS event_id, e.person_id, e.kind,
-          e.payload::text AS payload, e.created_at
+RETURNING d.id, d.attempts, w.url, w.secret,
+          CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret,
+          e.id AS event_id, e.person_id, e.kind, e.payload::text AS payload, e.created_at
 """
 SQL_DELIVERED = """
 UPDATE webhook_delivery
@@ -209,6 +239,9 @@ class Webhook:
     url: str
     active: bool
     created_at: datetime
+    secret_changed_at: datetime | None
+    # While the secret replaced last still signs deliveries alongside the current one.
+    previous_secret_until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +250,7 @@ class DueDelivery:
     attempts: int
     url: str
     secret: str
+    previous_secret: str | None  # still signing alongside ``secret`` (a rotation's overlap)
     event: Event
 
 
@@ -333,7 +367,7 @@ async def create_webhook(
 def _webhook(row: asyncpg.Record) -> Webhook:
     return Webhook(
         row["id"], row["community_id"], row["person_id"], row["url"], row["active"],
-        row["created_at"],
+        row["created_at"], row["secret_changed_at"], row["previous_secret_until"],
     )  # fmt: skip
 
 
@@ -367,6 +401,22 @@ async def get_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> Webhoo
     return None if row is None else _webhook(row)
 
 
+async def update_webhook(
+    conn: asyncpg.Connection,
+    webhook_id: uuid.UUID,
+    *,
+    url: str | None = None,
+    secret: str | None = None,
+    keep_previous_s: float = 0.0,
+) -> Webhook | None:
+    """Change an active subscription's URL, its secret, or both; ``None`` if there is no such
+    active subscription. A new secret signs every delivery from now on (pending ones and
+    replays included); with ``keep_previous_s`` > 0 the secret it replaces signs them too, for
+    that long. Giving the current secret again changes nothing about the secrets."""
+    row = await conn.fetchrow(SQL_UPDATE_WEBHOOK, webhook_id, url, secret, keep_previous_s)
+    return None if row is None else _webhook(row)
+
+
 async def remove_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> bool:
     """Unsubscribe: no new deliveries, and the pending ones are dropped (never sent). Dead and
     delivered ones stay as the record of what the app got and missed. False if there was no
@@ -380,7 +430,14 @@ async def remove_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> boo
 async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[DueDelivery]:
     rows = await conn.fetch(SQL_CLAIM_DUE, limit, lease_s)
     return [
-        DueDelivery(r["id"], r["attempts"], r["url"], r["secret"], _event(r, "event_id"))
+        DueDelivery(
+            r["id"],
+            r["attempts"],
+            r["url"],
+            r["secret"],
+            r["previous_secret"],
+            _event(r, "event_id"),
+        )
         for r in rows
     ]
 

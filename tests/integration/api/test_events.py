@@ -490,6 +490,45 @@ async def test_a_webhook_receiver_gets_a_signed_delivery(
     assert headers["Maas-Event-Id"] == str(sent["id"])
 
 
+async def test_a_new_secret_and_url_apply_to_the_next_delivery(
+    live: ApiClient, world: World, conn: asyncpg.Connection, someone: Actor
+) -> None:
+    admin = world["admin"].headers
+    new, newest = "n3w-s3cret-n3w-s3cret", "n3w3st-s3cret-n3w3st"
+    async with Receiver() as first, Receiver() as second:
+        r = await live.post(
+            "/v1/webhooks",
+            json={"url": first.url, "secret": SECRET, "person_id": str(someone.id)},
+            headers=admin,
+        )
+        assert r.status == 201, await r.text()
+        where = f"/v1/webhooks/{(await r.json())['id']}"
+        # Rotated with the default overlap: both secrets sign, the new one first.
+        assert (await live.patch(where, json={"secret": new}, headers=admin)).status == 200
+        await events.record(conn, someone.id, "test.rotated", {})
+        headers, body = await first.next()
+        assert json.loads(body)["kind"] == "test.rotated"
+        signature = headers[SIGNATURE_HEADER]
+        assert signature.count("v1=") == 2
+        assert verify(new, signature, body)
+        assert verify(SECRET, signature, body)
+        assert not verify("another-secret-entirely", signature, body)
+        assert not verify(new, signature, body + b" ")
+        # Moved and rotated without overlap (a leaked secret): only the newest signs, and the
+        # next delivery goes to the new URL.
+        change = {"url": second.url, "secret": newest, "keep_previous_secret_h": 0}
+        assert (await live.patch(where, json=change, headers=admin)).status == 200
+        await events.record(conn, someone.id, "test.moved", {})
+        headers, body = await second.next()
+        assert json.loads(body)["kind"] == "test.moved"
+        signature = headers[SIGNATURE_HEADER]
+        assert signature.count("v1=") == 1
+        assert verify(newest, signature, body)
+        assert not verify(new, signature, body)
+        assert not verify(SECRET, signature, body)
+        assert "test.moved" not in first.kinds()
+
+
 async def test_a_failing_receiver_ends_dead_and_replay_delivers(
     live: ApiClient, world: World, conn: asyncpg.Connection, someone: Actor
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,9 @@ from support.webhook_receiver import TIMEOUT_S, Receiver
 
 from maas import appkeys, db
 from maas.app import create_app
+from maas.http.events import KEEP_PREVIOUS_SECRET_H
 from maas.notify import EventHub
+from maas.schemas import SCHEMA_DIR
 from maas.settings import Settings
 from maas.store import events, people
 
@@ -344,3 +347,112 @@ async def test_a_removed_subscription_is_sent_nothing_more(
         assert (
             await sending.delete(f"/v1/webhooks/{hooks[1]}", headers=admin.headers)
         ).status == 204
+
+
+async def test_an_operator_changes_the_url_and_secret_and_sees_no_secret(
+    client: ApiClient, world: World, conn: asyncpg.Connection
+) -> None:
+    op = world["op_west"]
+    old, new = new_secret(), new_secret()
+    hook = await subscribe(client, op, secret=old, community_id=world.west)
+    assert (hook["secret_changed_at"], hook["previous_secret_until"]) == (None, None)
+    where = f"/v1/webhooks/{hook['id']}"
+
+    r = await client.patch(where, json={"url": "https://apps.example/maas"}, headers=op.headers)
+    assert r.status == 200, await r.text()
+    moved = await r.json()
+    assert moved == {**hook, "url": "https://apps.example/maas"}  # the secret untouched
+
+    r = await client.patch(where, json={"secret": new}, headers=op.headers)
+    assert r.status == 200, await r.text()
+    rotated = await r.json()
+    changed = datetime.fromisoformat(rotated["secret_changed_at"])
+    until = datetime.fromisoformat(rotated["previous_secret_until"])
+    assert abs(datetime.now(UTC) - changed) < timedelta(minutes=1)
+    assert until - changed == timedelta(hours=KEEP_PREVIOUS_SECRET_H)
+    assert rotated["url"] == "https://apps.example/maas"
+    for text in (await r.text(), await (await client.get(where, headers=op.headers)).text()):
+        assert old not in text
+        assert new not in text
+        assert new[-4:] not in text
+    assert await (await client.get(where, headers=op.headers)).json() == rotated
+    row = await conn.fetchrow(
+        "SELECT secret, previous_secret FROM webhook WHERE id = $1", uuid.UUID(hook["id"])
+    )
+    assert (row["secret"], row["previous_secret"]) == (new, old)
+
+    # The same PATCH again (a retry) changes nothing: the old secret still signs.
+    r = await client.patch(where, json={"secret": new}, headers=op.headers)
+    assert (r.status, await r.json()) == (200, rotated)
+
+    # A leaked secret is replaced at once: nothing but the newest signs.
+    newest = new_secret()
+    r = await client.patch(
+        where, json={"secret": newest, "keep_previous_secret_h": 0}, headers=op.headers
+    )
+    assert r.status == 200, await r.text()
+    assert (await r.json())["previous_secret_until"] is None
+    row = await conn.fetchrow(
+        "SELECT secret, previous_secret FROM webhook WHERE id = $1", uuid.UUID(hook["id"])
+    )
+    assert (row["secret"], row["previous_secret"]) == (newest, None)
+
+
+def test_the_documented_overlap_is_the_one_applied() -> None:
+    schema = json.loads((SCHEMA_DIR / "webhook-patch.json").read_text())
+    assert schema["properties"]["keep_previous_secret_h"]["default"] == KEEP_PREVIOUS_SECRET_H
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body"),
+        ({"url": "ftp://apps.example/x"}, "url"),
+        ({"url": "http://"}, "url"),
+        ({"secret": "too-short"}, "secret"),
+        ({"secret": "x" * 16, "keep_previous_secret_h": 169}, "keep_previous_secret_h"),
+        ({"secret": "x" * 16, "keep_previous_secret_h": 1.5}, "keep_previous_secret_h"),
+        ({"keep_previous_secret_h": 2}, "secret"),
+        ({"url": "https://apps.example/x", "community_id": str(uuid.uuid4())}, "community_id"),
+    ],
+)
+async def test_a_bad_change_names_its_field_and_changes_nothing(
+    client: ApiClient, world: World, body: dict[str, Any], field: str
+) -> None:
+    op = world["op_west"]
+    hook = await subscribe(client, op, community_id=world.west)
+    where = f"/v1/webhooks/{hook['id']}"
+    r = await client.patch(where, json=body, headers=op.headers)
+    assert r.status == 422, await r.text()
+    assert r.content_type == "application/problem+json"
+    assert (await r.json())["field"] == field
+    assert await (await client.get(where, headers=op.headers)).json() == hook
+
+
+async def test_only_who_reaches_a_subscription_changes_it(
+    client: ApiClient, world: World, someone: Actor
+) -> None:
+    hook = await subscribe(client, world["op_west"], community_id=world.west)
+    where = f"/v1/webhooks/{hook['id']}"
+    change = {"url": "https://elsewhere.example/hook"}
+    assert (await client.patch(where, json=change)).status == 401
+    for name in ("rider_west", "driver_west"):
+        assert (await client.patch(where, json=change, headers=world[name].headers)).status == 403
+    # Another community's operator, a person's subscription for an operator, and an id that
+    # names nothing or a removed subscription: all not found alike.
+    assert (await client.patch(where, json=change, headers=world["op_east"].headers)).status == 404
+    persons = await subscribe(client, world["admin"], person_id=someone.id)
+    r = await client.patch(
+        f"/v1/webhooks/{persons['id']}", json=change, headers=world["op_west"].headers
+    )
+    assert r.status == 404
+    r = await client.patch(
+        f"/v1/webhooks/{uuid.uuid4()}", json=change, headers=world["admin"].headers
+    )
+    assert r.status == 404
+    assert (await client.delete(where, headers=world["admin"].headers)).status == 204
+    assert (await client.patch(where, json=change, headers=world["admin"].headers)).status == 404
+    r = await client.patch(
+        f"/v1/webhooks/{persons['id']}", json=change, headers=world["admin"].headers
+    )
+    assert (r.status, (await r.json())["url"]) == (200, change["url"])
