@@ -23,6 +23,18 @@ from maas.settings import Settings
 
 SRID_WGS84 = 4326
 
+# What a background loop meets when the database goes away or restarts: a server error, a
+# socket error, a closed connection, asyncpg's protocol state confused by a connection ended
+# in the middle of a statement (InternalClientError), or a statement's time limit. A loop
+# that catches these retries.
+DATABASE_LOST: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    TimeoutError,
+)
+
 SQL_GEOMETRY_TYPE_EXISTS = "SELECT to_regtype('public.geometry') IS NOT NULL"
 # What a new server backend and a new asyncpg connection do once, before their first request
 # rather than in it: load PostGIS (10-16 ms in the backend) and look up the service's enum types

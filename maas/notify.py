@@ -263,6 +263,7 @@ class EventHub:
                 delay_s = min(delay_s * 2, 5.0)
                 continue
             delay_s = 0.1
+            unexpected = False
             try:
                 if self.position is None:  # from what commits from now on
                     self.position = Position(await events.horizon(conn), 0)
@@ -270,14 +271,21 @@ class EventHub:
                 self._conn = conn
                 self.connected.set()
                 await self._poll(conn)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
+            except db.DATABASE_LOST as error:
                 log.warning("event hub lost its connection (%s); reconnecting", error)
+            except Exception:
+                # Anything else (a bug): the process must not lose its live events for good,
+                # so reconnect too, after a pause.
+                log.exception("event hub failed; reconnecting")
+                unexpected = True
             finally:
                 self.connected.clear()
                 self._conn = None
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 1.0)
             self.reconnects += 1
+            if unexpected:
+                await asyncio.sleep(1.0)
 
     async def _poll(self, conn: asyncpg.Connection) -> None:
         """Read on from :attr:`position` while anyone listens, handing out what comes."""
@@ -316,7 +324,7 @@ class EventHub:
         holder = "none found"
         try:
             row = await asyncio.wait_for(conn.fetchrow(SQL_HORIZON_HOLDER), 5.0)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as error:
+        except db.DATABASE_LOST as error:
             holder = f"unknown ({error!r})"
         else:
             if row is not None:
@@ -356,6 +364,10 @@ class WebhookSender:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The outcome was not recorded (the database went away meanwhile): the delivery
+            # stays pending and is sent again once its lease has run out.
+            log.warning("webhook delivery left pending: %r", error)
         if self._backlog:  # a slot is free for what the last claim had to leave
             self._backlog = False
             self.hub.wake_senders()
@@ -369,8 +381,10 @@ class WebhookSender:
                     wake.clear()
                     try:
                         await self.send_due(session)
-                    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+                    except db.DATABASE_LOST as error:
                         log.warning("webhook sender: %s", error)
+                    except Exception:  # never stop sending for good; the next round retries
+                        log.exception("webhook sender failed")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.settings.webhook_interval_s)
         finally:

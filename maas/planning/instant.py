@@ -35,6 +35,7 @@ import asyncpg
 import numpy as np
 
 import matching
+from maas import db
 from maas.planning import worker
 from maas.planning.params import MatchingParams, params_from_settings
 from maas.planning.plan import OccurrenceIn, Place, PlanInput, RequestIn, build_problem
@@ -630,17 +631,23 @@ class InstantAnswers:
                     read = await events.committed_events(
                         conn, position, kinds=(CREATED,), limit=PASS_SIZE
                     )
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+            except db.DATABASE_LOST as error:
                 log.warning("instant answers: %s", error)
+            except Exception:  # never stop answering for good: the next wake reads again
+                log.exception("instant answers failed")
             else:
                 # A request not final yet (an older transaction is still open) comes in a later
                 # batch of the hub's, which wakes this again.
                 position = read.position
                 if read.events:
                     started = time.monotonic()
-                    await self.answer_all(
-                        [(uuid.UUID(e.payload["request_id"]), e.created_at) for e in read.events]
-                    )
+                    created = [
+                        (uuid.UUID(e.payload["request_id"]), e.created_at) for e in read.events
+                    ]
+                    try:
+                        await self.answer_all(created)
+                    except Exception:  # these requests go unanswered; later ones are answered
+                        log.exception("instant answers failed")
                     await asyncio.sleep(rest_after(time.monotonic() - started))
                     continue
             with contextlib.suppress(TimeoutError):
@@ -677,7 +684,7 @@ class InstantAnswers:
         try:
             async with self.pool.acquire() as conn:
                 found = {r["id"]: r for r in await conn.fetch(SQL_REQUESTS, fresh)}
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+        except db.DATABASE_LOST as error:
             log.warning("instant answers: %s", error)
             return {}
         days: dict[str, list[asyncpg.Record]] = {}
@@ -697,7 +704,7 @@ class InstantAnswers:
                     places=self.places,
                     memo=self.memo,
                 )
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
+        except db.DATABASE_LOST as error:
             log.warning("instant answers: %s", error)
             return {}
         answered: dict[uuid.UUID, Answer] = {}

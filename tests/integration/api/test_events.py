@@ -404,6 +404,46 @@ async def test_a_killed_hub_connection_reconnects_and_loses_nothing(
         stream.close()
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        # What asyncpg raised when the server ended the hub's connection in the middle of a
+        # statement's clean-up: before, it ended the hub's task and the process's live events.
+        asyncpg.InternalClientError("cannot switch to state 14; another operation is in progress"),
+        RuntimeError("a bug"),
+    ],
+    ids=["asyncpg-state", "anything-else"],
+)
+async def test_the_hub_reconnects_after_any_error_and_loses_nothing(
+    live: ApiClient,
+    conn: asyncpg.Connection,
+    someone: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    hub = live.app[appkeys.EVENT_HUB]
+    assert isinstance(hub, EventHub)
+    before = hub.reconnects
+    stream = await open_stream(live, someone)
+    read = events.committed_events
+    raised: list[Exception] = []
+
+    async def failing_once(*args: Any, **kwargs: Any) -> events.Committed:
+        if kwargs.get("queued") and not raised:  # the hub's poll only
+            raised.append(error)
+            raise error
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(events, "committed_events", failing_once)
+    try:
+        await events.record(conn, someone.id, "test.after_error", {})
+        assert (await read_event(stream, TIMEOUT_S))["event"] == "test.after_error"
+        assert raised == [error]
+        assert hub.reconnects > before
+    finally:
+        stream.close()
+
+
 async def test_state_changes_write_events_in_their_transaction(
     client: ApiClient, world: World, api_settings: Settings
 ) -> None:
@@ -527,6 +567,31 @@ async def test_a_new_secret_and_url_apply_to_the_next_delivery(
         assert not verify(new, signature, body)
         assert not verify(SECRET, signature, body)
         assert "test.moved" not in first.kinds()
+
+
+async def test_the_sender_keeps_sending_after_any_error(
+    live: ApiClient,
+    world: World,
+    conn: asyncpg.Connection,
+    someone: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    claim = events.claim_due
+    raised: list[str] = []
+
+    async def failing_once(*args: Any, **kwargs: Any) -> list[events.DueDelivery]:
+        if not raised:
+            raised.append("a bug")
+            raise RuntimeError("a bug")
+        return await claim(*args, **kwargs)
+
+    monkeypatch.setattr(events, "claim_due", failing_once)
+    async with Receiver() as receiver:
+        await _subscribe(live, world, receiver.url, someone.id)
+        await events.record(conn, someone.id, "test.after_sender_error", {})
+        _, body = await receiver.next()
+    assert json.loads(body)["kind"] == "test.after_sender_error"
+    assert raised == ["a bug"]
 
 
 async def test_a_failing_receiver_ends_dead_and_replay_delivers(

@@ -8,6 +8,7 @@ import functools
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -380,6 +381,55 @@ async def test_a_request_that_commits_after_a_later_one_is_answered_too(
         await asyncio.sleep(0.5)
         for person in (slow_rider, fast_rider):
             assert await conn.fetchval(told, person, instant.KIND) == 1
+    finally:
+        await answers.close()
+
+
+async def test_the_answerer_keeps_answering_after_a_pass_fails(
+    world: World,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    network: RoadNetwork,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass that fails for any reason (here a bug) loses its requests' answers, not the
+    answerer: the next request is answered."""
+    t = tomorrow_at(7, 30)
+    await world.offer(await world.person("Driver"), GAERTRINGEN, HERRENBERG, t)
+    first_rider, second_rider = await world.person("First"), await world.person("Second")
+    wake = asyncio.Event()
+    answers = _answerer(pool, network, wake)
+    real = answers.answer_all
+    failed: list[int] = []
+
+    async def failing_once(
+        requests: Sequence[tuple[uuid.UUID, datetime | None]],
+    ) -> dict[uuid.UUID, instant.Answer]:
+        if not failed:
+            failed.append(len(requests))
+            raise RuntimeError("a bug")
+        return await real(requests)
+
+    monkeypatch.setattr(answers, "answer_all", failing_once)
+    told = "SELECT count(*) FROM event WHERE person_id = $1 AND kind = $2"
+    answers.start()
+    try:
+        await asyncio.sleep(0.2)  # the answerer has taken its starting point
+        await world.request(first_rider, NUFRINGEN, HERRENBERG, t)
+        for _ in range(100):
+            wake.set()
+            if failed:
+                break
+            await asyncio.sleep(0.1)
+        assert failed == [1]
+        await world.request(second_rider, NUFRINGEN, HERRENBERG, t)
+        for _ in range(100):
+            wake.set()
+            if await conn.fetchval(told, second_rider, instant.KIND):
+                break
+            await asyncio.sleep(0.1)
+        assert await conn.fetchval(told, second_rider, instant.KIND) == 1
+        assert await conn.fetchval(told, first_rider, instant.KIND) == 0
     finally:
         await answers.close()
 
