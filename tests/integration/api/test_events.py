@@ -506,13 +506,26 @@ async def test_match_changes_tell_driver_and_riders(
 SECRET = "s3cret-s3cret-s3cret"
 
 
-async def _subscribe(live: ApiClient, world: World, url: str, person: uuid.UUID) -> None:
+async def _subscribe(live: ApiClient, world: World, url: str, person: uuid.UUID) -> str:
+    """An admin's subscription to the person's events; its path."""
     r = await live.post(
         "/v1/webhooks",
         json={"url": url, "secret": SECRET, "person_id": str(person)},
         headers=world["admin"].headers,
     )
     assert r.status == 201, await r.text()
+    return f"/v1/webhooks/{(await r.json())['id']}"
+
+
+async def _delivered(
+    receiver: Receiver, conn: asyncpg.Connection, person: Actor, kind: str
+) -> tuple[str, bytes]:
+    """Record an event of this kind for the person; the signature and body the receiver
+    gets for it."""
+    await events.record(conn, person.id, kind, {})
+    headers, body = await receiver.next()
+    assert json.loads(body)["kind"] == kind
+    return headers[SIGNATURE_HEADER], body
 
 
 async def test_a_webhook_receiver_gets_a_signed_delivery(
@@ -536,19 +549,10 @@ async def test_a_new_secret_and_url_apply_to_the_next_delivery(
     admin = world["admin"].headers
     new, newest = "n3w-s3cret-n3w-s3cret", "n3w3st-s3cret-n3w3st"
     async with Receiver() as first, Receiver() as second:
-        r = await live.post(
-            "/v1/webhooks",
-            json={"url": first.url, "secret": SECRET, "person_id": str(someone.id)},
-            headers=admin,
-        )
-        assert r.status == 201, await r.text()
-        where = f"/v1/webhooks/{(await r.json())['id']}"
+        where = await _subscribe(live, world, first.url, someone.id)
         # Rotated with the default overlap: both secrets sign, the new one first.
         assert (await live.patch(where, json={"secret": new}, headers=admin)).status == 200
-        await events.record(conn, someone.id, "test.rotated", {})
-        headers, body = await first.next()
-        assert json.loads(body)["kind"] == "test.rotated"
-        signature = headers[SIGNATURE_HEADER]
+        signature, body = await _delivered(first, conn, someone, "test.rotated")
         assert signature.count("v1=") == 2
         assert verify(new, signature, body)
         assert verify(SECRET, signature, body)
@@ -558,10 +562,7 @@ async def test_a_new_secret_and_url_apply_to_the_next_delivery(
         # next delivery goes to the new URL.
         change = {"url": second.url, "secret": newest, "keep_previous_secret_h": 0}
         assert (await live.patch(where, json=change, headers=admin)).status == 200
-        await events.record(conn, someone.id, "test.moved", {})
-        headers, body = await second.next()
-        assert json.loads(body)["kind"] == "test.moved"
-        signature = headers[SIGNATURE_HEADER]
+        signature, body = await _delivered(second, conn, someone, "test.moved")
         assert signature.count("v1=") == 1
         assert verify(newest, signature, body)
         assert not verify(new, signature, body)
@@ -588,9 +589,8 @@ async def test_the_sender_keeps_sending_after_any_error(
     monkeypatch.setattr(events, "claim_due", failing_once)
     async with Receiver() as receiver:
         await _subscribe(live, world, receiver.url, someone.id)
-        await events.record(conn, someone.id, "test.after_sender_error", {})
-        _, body = await receiver.next()
-    assert json.loads(body)["kind"] == "test.after_sender_error"
+        signature, body = await _delivered(receiver, conn, someone, "test.after_sender_error")
+    assert verify(SECRET, signature, body)
     assert raised == ["a bug"]
 
 
