@@ -824,12 +824,19 @@ async def test_the_webhook_lookup_matches_community_ids_as_before(
         assert [r["community"] for r in queued] == [str(world.west)]
 
         async def plan(sql: str) -> str:
-            rows = await conn.fetch("EXPLAIN " + sql, someone.id, str(world.west))
+            """The plan of the lookup's community branch alone."""
+            community_only = sql.replace("w.person_id = $1 OR ", "").replace("$2", "$1")
+            rows = await conn.fetch("EXPLAIN " + community_only, str(world.west))
             return "\n".join(r[0] for r in rows)
 
+        # Whether the comparison can be an index condition, not which plan the statistics
+        # favour: with the person branch's partial index (every active row) at hand, the
+        # planner may read it whole and filter whatever the comparison. It is dropped here,
+        # in the transaction that is rolled back.
+        await conn.execute("DROP INDEX webhook_person")
         await conn.execute("SET LOCAL enable_seqscan = off")
-        assert "webhook_community" in await plan(WEBHOOK_LOOKUP_0011)
-        assert "webhook_community" not in await plan(WEBHOOK_LOOKUP_0006)
+        assert "Index Cond: (community_id = " in await plan(WEBHOOK_LOOKUP_0011)
+        assert "Index Cond: (community_id" not in await plan(WEBHOOK_LOOKUP_0006)
     finally:
         await tx.rollback()
 
