@@ -23,15 +23,24 @@ from maas.settings import Settings
 
 SRID_WGS84 = 4326
 
-# What a background loop meets when the database goes away or restarts: a server error, a
-# socket error, a closed connection, asyncpg's protocol state confused by a connection ended
-# in the middle of a statement (InternalClientError), or a statement's time limit. A loop
-# that catches these retries.
-DATABASE_LOST: tuple[type[Exception], ...] = (
-    asyncpg.PostgresError,
+# The database cannot be reached just now: it is shutting down, restarting or full, or the
+# connection ended in the middle of a statement (asyncpg's InternalClientError then says its
+# protocol state is confused). A request that meets one of these gets 503 and may be retried.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
-    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.InternalClientError,
+)
+# What a background loop catches and retries after: the above, any server error, a closed
+# connection or pool, and a statement's time limit.
+DATABASE_LOST: tuple[type[Exception], ...] = (
+    *DATABASE_UNAVAILABLE,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
     TimeoutError,
 )
 

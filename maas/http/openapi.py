@@ -78,9 +78,11 @@ _ERROR_TEXT = {
     "413": "Body too large",
     "415": "Body is not application/json",
     "422": "Invalid input; the problem names the field",
-    "503": "Not ready: the road network or the region is not loaded yet (see /readyz)",
+    "503": "not ready: the road network or the region is not loaded yet (see /readyz)",
 }
 
+
+DB_DOWN = "the database is unreachable or restarting: retry after Retry-After seconds"
 
 _BODY_TYPE = {
     "application/json": "object",
@@ -335,10 +337,10 @@ def build_document(routes: Sequence[ApiRoute], registry: SchemaRegistry) -> dict
             for status, text in _ERROR_TEXT.items():
                 if status in ("413", "415") and route.body is None:
                     continue
-                if status == "503" and not route.needs_roads:
-                    if route.unavailable is None:
-                        continue
-                    text = route.unavailable
+                if status == "503":
+                    reasons = (route.unavailable, text if route.needs_roads else None, DB_DOWN)
+                    text = "; or ".join(r for r in reasons if r)
+                    text = text[0].upper() + text[1:]
                 responses[status] = {
                     "description": text,
                     "content": {"application/problem+json": {"schema": problem}},

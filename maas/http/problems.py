@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from maas.errors import MaasError
+from maas import db
+from maas.errors import MaasError, UnavailableError
 from maas.logs import request_id_var
 
 log = logging.getLogger("maas.http")
@@ -67,6 +68,8 @@ def error_response(error: MaasError, request: web.Request) -> web.Response:
     )
 
 
+RETRY_AFTER_S = 1  # after a database restart, new connections succeed within seconds
+
 _HTTP_SLUGS = {
     400: "bad-request",
     401: "unauthenticated",
@@ -107,6 +110,15 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
                 instance=request.path,
                 headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
             )
+        except db.DATABASE_UNAVAILABLE as exc:
+            # A restart or failover. A retry may repeat a write whose commit the drop cut
+            # off; a client that must not repeat one sends an Idempotency-Key.
+            log.warning("database unavailable in %s %s: %r", request.method, request.path, exc)
+            response = error_response(
+                UnavailableError("the database is unreachable or restarting; retry shortly"),
+                request,
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = problem_response(
